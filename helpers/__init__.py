@@ -1,0 +1,81 @@
+"""Helpers for the Redis Streams course.
+
+Everything a notebook needs is importable from here::
+
+    import helpers
+    client = helpers.connect()           # a real server by default
+    print("You are running on:", helpers.describe(client))
+    helpers.entries_frame(client.xrange("orders"))
+
+Importing this package starts nothing; the first :func:`connect` does.
+"""
+
+from .connection import (
+    BACKENDS,
+    FAKEREDIS_NOTICE,
+    connect,
+    describe,
+    resolve_backend,
+    server_url,
+    server_version,
+)
+from .errors import (
+    CourseSetupError,
+    ServerBinaryError,
+    ServerStartError,
+    ServerUnreachableError,
+    UnknownBackendError,
+)
+from .exercises import (
+    CheckResult,
+    check_blocking_client,
+    check_explicit_ids,
+    check_next_id,
+    check_page_reader,
+    check_ping,
+)
+from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
+from .views import (
+    consumers_frame,
+    entries_frame,
+    groups_frame,
+    idle_bound,
+    pending_frame,
+    pending_summary_frame,
+    split_id,
+    stream_info_frame,
+)
+
+__all__ = [
+    "BACKENDS",
+    "FAKEREDIS_NOTICE",
+    "CheckResult",
+    "CourseSetupError",
+    "LocalServer",
+    "ServerBinary",
+    "ServerBinaryError",
+    "ServerStartError",
+    "ServerUnreachableError",
+    "UnknownBackendError",
+    "check_blocking_client",
+    "check_explicit_ids",
+    "check_next_id",
+    "check_page_reader",
+    "check_ping",
+    "connect",
+    "consumers_frame",
+    "describe",
+    "entries_frame",
+    "find_server_binary",
+    "free_port",
+    "groups_frame",
+    "idle_bound",
+    "pending_frame",
+    "pending_summary_frame",
+    "probe_server_binary",
+    "resolve_backend",
+    "server_url",
+    "server_version",
+    "split_id",
+    "stream_info_frame",
+]

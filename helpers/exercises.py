@@ -1,0 +1,194 @@
+"""Self-checking exercises.
+
+Each ``check_*`` function looks at a learner's answer (a value, a function, or
+the state it left in Redis) and returns a :class:`CheckResult`. In a notebook
+the result shows itself as one line: a pass, or a hint that says what to look
+at next. Tests use ``result.passed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+__all__ = [
+    "CheckResult",
+    "check_blocking_client",
+    "check_explicit_ids",
+    "check_next_id",
+    "check_page_reader",
+    "check_ping",
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one exercise check."""
+
+    exercise: str
+    passed: bool
+    message: str
+
+    def __str__(self) -> str:
+        mark = "PASS" if self.passed else "NOT YET"
+        return f"[{mark}] {self.exercise}: {self.message}"
+
+    __repr__ = __str__
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+def _passed(exercise: str, message: str) -> CheckResult:
+    return CheckResult(exercise, True, message)
+
+
+def _hint(exercise: str, message: str) -> CheckResult:
+    return CheckResult(exercise, False, message)
+
+
+# 00: start here ---------------------------------------------------------------------
+
+
+def check_ping(answer: Any) -> CheckResult:
+    """Exercise 0.1: store the reply of ``client.ping()`` in ``answer``."""
+    name = "Exercise 0.1 (ping)"
+    if answer is None:
+        return _hint(name, "answer is still None: set answer = client.ping() and run the cell again.")
+    if answer is True:
+        return _passed(name, "the server answered PING, and redis-py turned its PONG into True.")
+    return _hint(name, f"expected the reply of client.ping(), which is True; got {answer!r}.")
+
+
+# 01: your first stream ---------------------------------------------------------------
+
+EXPLICIT_IDS = ("1000-0", "1000-1", "1001-0")
+
+
+def check_explicit_ids(client: redis.Redis, key: str) -> CheckResult:
+    """Exercise 1.1: the stream ``key`` holds exactly IDs 1000-0, 1000-1, 1001-0, each with ``celsius``."""
+    name = "Exercise 1.1 (explicit IDs)"
+    if not client.exists(key):
+        return _hint(name, f"{key} does not exist yet: XADD creates the stream with its first entry.")
+    if client.type(key) not in ("stream", b"stream"):
+        return _hint(name, f"{key} holds a {client.type(key)!r}, not a stream: delete it and use XADD.")
+    entries = client.xrange(key) or []
+    found = [_text(entry_id) for entry_id, _ in entries]
+    if found != list(EXPLICIT_IDS):
+        return _hint(
+            name,
+            f"the stream holds IDs {found}, expected {list(EXPLICIT_IDS)}. "
+            "Pass id=... to xadd; delete the key to start over.",
+        )
+    missing = [_text(entry_id) for entry_id, fields in entries if "celsius" not in _decoded_keys(fields)]
+    if missing:
+        return _hint(name, f"entries {missing} have no 'celsius' field.")
+    return _passed(name, "three entries with the IDs you chose, in order.")
+
+
+def check_next_id(answer: Any) -> CheckResult:
+    """Exercise 1.2: after top ID ``5-3``, the smallest ID XADD accepts is ``5-4``."""
+    name = "Exercise 1.2 (the next ID)"
+    text = _text(answer).strip() if isinstance(answer, (str, bytes)) else answer
+    if text is None:
+        return _hint(name, "answer is still None: write the ID as a string, such as '7-0'.")
+    if text == "5-4":
+        return _passed(name, "same millisecond, next sequence number: 5-4 (5-* would produce it too).")
+    if text == "5-3":
+        return _hint(name, "5-3 is equal to the top ID, and XADD needs a strictly greater one.")
+    if isinstance(text, str) and text.count("-") == 1 and all(p.isdigit() for p in text.split("-")):
+        ms, seq = (int(part) for part in text.split("-"))
+        if (ms, seq) < (5, 3):
+            return _hint(name, f"{text} is smaller than the top ID 5-3, so XADD refuses it.")
+        return _hint(name, f"XADD accepts {text}, but a smaller ID would do: stay in millisecond 5.")
+    return _hint(name, f"{answer!r} is not an ID of the form <milliseconds>-<sequence>.")
+
+
+def check_page_reader(
+    read_all: Callable[[redis.Redis, str, int], list[str]], client: redis.Redis
+) -> CheckResult:
+    """Exercise 1.3: ``read_all(client, key, page_size)`` pages through a stream with XRANGE.
+
+    The check builds its own stream of 23 entries (several share a millisecond),
+    calls ``read_all`` with pages of 5, and looks at both the result and the
+    XRANGE calls it made.
+    """
+    name = "Exercise 1.3 (paging with XRANGE)"
+    key = "course:check:paging"
+    page_size = 5
+    client.delete(key)
+    expected = []
+    for n in range(23):
+        entry_id = f"{100 + n // 3}-{n % 3}"
+        client.xadd(key, {"n": n}, id=entry_id)
+        expected.append(entry_id)
+    spy = _XrangeSpy(client)
+    try:
+        result = read_all(spy, key, page_size)  # type: ignore[arg-type]
+    except Exception as exc:  # the learner's code: report, don't crash the notebook
+        return _hint(name, f"read_all raised {type(exc).__name__}: {exc}")
+    finally:
+        client.delete(key)
+    got = [_text(item[0] if isinstance(item, (tuple, list)) else item) for item in (result or [])]
+    if not spy.calls:
+        return _hint(name, "read_all never called client.xrange: page with xrange(key, min, max, count=...).")
+    if any(count is None or count > page_size for count in spy.calls):
+        return _hint(name, f"pass count={page_size} (page_size) to every xrange call, so no page is larger.")
+    if len(got) > len(set(got)):
+        return _hint(
+            name, "some IDs came back twice: start each page after the last ID with an exclusive '(' bound."
+        )
+    if got != expected:
+        return _hint(name, f"expected {len(expected)} IDs in order, got {len(got)}: {got[:8]}...")
+    if len(spy.calls) < math.ceil(len(expected) / page_size):
+        return _hint(name, "the result is right but the pages were not: use count=page_size.")
+    pages = len(spy.calls)
+    return _passed(name, f"all {len(expected)} IDs, in order, in {pages} pages of at most {page_size}.")
+
+
+def check_blocking_client(client: redis.Redis, block_ms: int) -> CheckResult:
+    """Exercise 1.4: a client whose socket timeout cannot cut a BLOCK of ``block_ms`` short."""
+    name = "Exercise 1.4 (blocking reads and socket_timeout)"
+    kwargs = client.connection_pool.connection_kwargs
+    if "socket_timeout" not in kwargs:
+        return _hint(name, "pass socket_timeout=... when you create the client.")
+    timeout = kwargs["socket_timeout"]
+    if timeout is None:
+        return _passed(name, "socket_timeout=None: the socket waits as long as the server blocks.")
+    if timeout * 1000 > block_ms:
+        return _passed(name, f"socket_timeout={timeout} s outlasts BLOCK {block_ms} ms.")
+    return _hint(
+        name,
+        f"socket_timeout={timeout} s ends before BLOCK {block_ms} ms does, so the read raises TimeoutError. "
+        "Make it longer than the block time, or None.",
+    )
+
+
+# Internals -----------------------------------------------------------------------------
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def _decoded_keys(fields: Any) -> set[str]:
+    return {_text(key) for key in (fields or {})}
+
+
+class _XrangeSpy:
+    """Wraps a client and records the ``count`` of every ``xrange`` call."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self.calls: list[int | None] = []
+
+    def xrange(self, name: str, min: str = "-", max: str = "+", count: int | None = None) -> Any:
+        self.calls.append(count)
+        return self._client.xrange(name, min=min, max=max, count=count)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._client, attribute)

@@ -152,14 +152,16 @@ def groups_frame(groups: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """XINFO GROUPS as a table, one row per group, sorted by name.
 
     Columns: name, consumers, pending, last-delivered-id, entries-read, lag.
-    ``entries-read`` and ``lag`` can be ``None`` (NULL): Redis then cannot tell.
+    ``entries-read`` and ``lag`` show ``<NA>`` where Redis answers NULL (it cannot tell).
     """
     rows = []
     for group in groups:
         decoded = {_text(key): _text(value) for key, value in group.items()}
         rows.append({name: decoded.get(name) for name in GROUP_FIELDS})
     frame = pd.DataFrame(rows, columns=list(GROUP_FIELDS))
-    return frame.sort_values("name", kind="stable").reset_index(drop=True).astype(object)
+    # Nullable integers, so a NULL shows as <NA> and the column stays integral.
+    frame = frame.astype({"consumers": "int64", "pending": "int64", "entries-read": "Int64", "lag": "Int64"})
+    return frame.sort_values("name", kind="stable").reset_index(drop=True)
 
 
 def consumers_frame(

@@ -16,7 +16,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("REDIS_URL"):
         # The tests flush their database; never do that to somebody's own server.
         raise pytest.UsageError("unset REDIS_URL before running the tests: they flush the database they use")
-    config.addinivalue_line("markers", "needs_server: needs a real server binary (skipped on the fake backend)")
+    config.addinivalue_line(
+        "markers", "needs_server: needs a real server binary (skipped on the fake backend)"
+    )
 
 
 @pytest.fixture(scope="session")

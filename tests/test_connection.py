@@ -94,7 +94,9 @@ def test_malformed_url_is_reported() -> None:
 
 
 @pytest.mark.needs_server
-def test_redis_url_wins_over_backend(monkeypatch: pytest.MonkeyPatch, server_binary: helpers.ServerBinary) -> None:
+def test_redis_url_wins_over_backend(
+    monkeypatch: pytest.MonkeyPatch, server_binary: helpers.ServerBinary
+) -> None:
     with helpers.LocalServer(server_binary) as own:
         monkeypatch.setenv("REDIS_URL", own.url)
         client = helpers.connect(backend="fake")
@@ -112,7 +114,9 @@ def test_forced_server_without_binary_names_the_fixes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_kernel: connection._KernelBackends
 ) -> None:
     _hide_all_binaries(monkeypatch, tmp_path)
-    with pytest.raises(helpers.ServerBinaryError, match=r"requirements.*apt-get install redis-server.*STREAMS_BACKEND=fake"):
+    with pytest.raises(
+        helpers.ServerBinaryError, match=r"requirements.*apt-get install redis-server.*STREAMS_BACKEND=fake"
+    ):
         helpers.connect(backend="server")
 
 

@@ -67,9 +67,9 @@ def test_acl_users_from_config(server_binary: helpers.ServerBinary) -> None:
     with helpers.LocalServer(server_binary, users=users) as server:
         producer = server.client(username="producer", password="producer-secret")
         assert producer.xadd("jobs:email", {"to": "a@example.com"}, id="1-1") == "1-1"
-        with pytest.raises(redis.exceptions.NoPermissionError, match="(?i)no permissions"):
+        with pytest.raises(redis.exceptions.NoPermissionError, match=r"(?i)no permissions"):
             producer.xrange("jobs:email")
-        with pytest.raises(redis.exceptions.NoPermissionError, match="(?i)no permissions"):
+        with pytest.raises(redis.exceptions.NoPermissionError, match=r"(?i)no permissions"):
             producer.xadd("other", {"x": 1})
         with pytest.raises(redis.exceptions.AuthenticationError):
             server.client().ping()
@@ -98,10 +98,12 @@ def test_bad_config_quotes_the_server_log(server_binary: helpers.ServerBinary) -
 
 def test_binary_that_never_answers_is_stopped_after_the_timeout(tmp_path: Path) -> None:
     impostor = tmp_path / "redis-server"
-    impostor.write_text('#!/bin/sh\nif [ "$1" = --version ]; then echo "Redis server v=7.0.0"; exit 0; fi\nexec sleep 60\n')
+    impostor.write_text(
+        '#!/bin/sh\nif [ "$1" = --version ]; then echo "Redis server v=7.0.0"; exit 0; fi\nexec sleep 60\n'
+    )
     impostor.chmod(0o755)
     server = helpers.LocalServer(str(impostor), startup_timeout=1)
-    with pytest.raises(helpers.ServerStartError, match="did not answer .* within 1 s"):
+    with pytest.raises(helpers.ServerStartError, match=r"did not answer .* within 1 s"):
         server.start()
     assert not server.is_running
     server.close()
@@ -109,7 +111,10 @@ def test_binary_that_never_answers_is_stopped_after_the_timeout(tmp_path: Path) 
 
 def test_binary_that_exits_at_once(tmp_path: Path) -> None:
     quitter = tmp_path / "redis-server"
-    quitter.write_text('#!/bin/sh\nif [ "$1" = --version ]; then echo "Valkey server v=8.0.0"; exit 0; fi\necho bye; exit 4\n')
+    quitter.write_text(
+        '#!/bin/sh\nif [ "$1" = --version ]; then echo "Valkey server v=8.0.0"; exit 0; fi\n'
+        "echo bye; exit 4\n"
+    )
     quitter.chmod(0o755)
     with pytest.raises(helpers.ServerStartError, match=r"exited with code 4(.|\n)*bye"):
         helpers.LocalServer(str(quitter)).start()

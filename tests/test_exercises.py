@@ -1,0 +1,91 @@
+"""Every exercise checker, with a right and a wrong answer."""
+
+from __future__ import annotations
+
+import redis
+
+import helpers
+
+
+def test_check_ping(client: redis.Redis) -> None:
+    assert helpers.check_ping(client.ping()).passed
+    assert not helpers.check_ping(None).passed
+    assert not helpers.check_ping("PONG").passed
+    assert "answer is still None" in str(helpers.check_ping(None))
+
+
+def test_check_explicit_ids_right(client: redis.Redis) -> None:
+    for entry_id in ("1000-0", "1000-1", "1001-0"):
+        client.xadd("ex:sensor", {"celsius": 21}, id=entry_id)
+    result = helpers.check_explicit_ids(client, "ex:sensor")
+    assert result.passed and str(result).startswith("[PASS]")
+
+
+def test_check_explicit_ids_wrong(client: redis.Redis) -> None:
+    assert "does not exist" in helpers.check_explicit_ids(client, "ex:sensor").message
+    client.set("ex:sensor", "x")
+    assert "not a stream" in helpers.check_explicit_ids(client, "ex:sensor").message
+    client.delete("ex:sensor")
+    client.xadd("ex:sensor", {"celsius": 21}, id="1000-0")
+    client.xadd("ex:sensor", {"celsius": 22}, id="1001-0")
+    result = helpers.check_explicit_ids(client, "ex:sensor")
+    assert not result.passed and "expected" in result.message and str(result).startswith("[NOT YET]")
+    client.delete("ex:sensor")
+    for entry_id in ("1000-0", "1000-1", "1001-0"):
+        client.xadd("ex:sensor", {"kelvin": 294}, id=entry_id)
+    assert "no 'celsius' field" in helpers.check_explicit_ids(client, "ex:sensor").message
+
+
+def test_check_next_id() -> None:
+    assert helpers.check_next_id("5-4").passed
+    assert helpers.check_next_id(b"5-4").passed
+    for wrong, words in [
+        ("5-3", "equal"),
+        ("4-9", "smaller"),
+        ("6-0", "smaller ID would do"),
+        ("five", "not an ID"),
+        (None, "still None"),
+    ]:
+        result = helpers.check_next_id(wrong)
+        assert not result.passed and words in result.message, (wrong, result)
+
+
+def _right_reader(client: redis.Redis, key: str, page_size: int) -> list[str]:
+    ids: list[str] = []
+    start = "-"
+    while True:
+        page = client.xrange(key, min=start, max="+", count=page_size)
+        ids += [entry_id for entry_id, _ in page]
+        if len(page) < page_size:
+            return ids
+        start = "(" + page[-1][0]
+
+
+def _inclusive_reader(client: redis.Redis, key: str, page_size: int) -> list[str]:
+    ids: list[str] = []
+    start = "-"
+    for _ in range(20):
+        page = client.xrange(key, min=start, max="+", count=page_size)
+        ids += [entry_id for entry_id, _ in page]
+        if len(page) < page_size:
+            break
+        start = page[-1][0]  # inclusive: the last entry comes back at the top of the next page
+    return ids
+
+
+def test_check_page_reader(client: redis.Redis) -> None:
+    assert helpers.check_page_reader(_right_reader, client).passed
+    assert "twice" in helpers.check_page_reader(_inclusive_reader, client).message
+    everything = helpers.check_page_reader(lambda c, k, n: [i for i, _ in c.xrange(k)], client)
+    assert not everything.passed and "count=5" in everything.message
+    assert "never called" in helpers.check_page_reader(lambda c, k, n: [], client).message
+    assert "raised ZeroDivisionError" in helpers.check_page_reader(lambda c, k, n: 1 // 0, client).message
+    assert client.exists("course:check:paging") == 0
+
+
+def test_check_blocking_client() -> None:
+    assert helpers.check_blocking_client(redis.Redis(socket_timeout=None), 10_000).passed
+    assert helpers.check_blocking_client(redis.Redis(socket_timeout=15), 10_000).passed
+    default = helpers.check_blocking_client(redis.Redis(), 10_000)
+    assert not default.passed and "TimeoutError" in default.message
+    assert not helpers.check_blocking_client(redis.Redis(socket_timeout=10), 10_000).passed

@@ -153,18 +153,15 @@ def check_page_reader(
 def check_blocking_client(client: redis.Redis, block_ms: int) -> CheckResult:
     """Exercise 1.4: a client whose socket timeout cannot cut a BLOCK of ``block_ms`` short."""
     name = "Exercise 1.4 (blocking reads and socket_timeout)"
-    kwargs = client.connection_pool.connection_kwargs
-    if "socket_timeout" not in kwargs:
-        return _hint(name, "pass socket_timeout=... when you create the client.")
-    timeout = kwargs["socket_timeout"]
+    timeout = _effective_socket_timeout(client)
     if timeout is None:
         return _passed(name, "socket_timeout=None: the socket waits as long as the server blocks.")
     if timeout * 1000 > block_ms:
         return _passed(name, f"socket_timeout={timeout} s outlasts BLOCK {block_ms} ms.")
     return _hint(
         name,
-        f"socket_timeout={timeout} s ends before BLOCK {block_ms} ms does, so the read raises TimeoutError. "
-        "Make it longer than the block time, or None.",
+        f"this client's socket_timeout is {timeout} s, which ends before BLOCK {block_ms} ms does, so the "
+        "read raises TimeoutError. Pass a socket_timeout longer than the block time, or None.",
     )
 
 
@@ -177,6 +174,18 @@ def _text(value: Any) -> Any:
 
 def _decoded_keys(fields: Any) -> set[str]:
     return {_text(key) for key in (fields or {})}
+
+
+def _effective_socket_timeout(client: redis.Redis) -> float | None:
+    """The socket timeout the client's connections get, defaults included.
+
+    A pool built by ``from_url`` leaves defaults out of ``connection_kwargs``, so
+    ask the connection class, without connecting.
+    """
+    pool = client.connection_pool
+    connection = pool.connection_class(**pool.connection_kwargs)
+    timeout: float | None = connection.socket_timeout
+    return timeout
 
 
 class _XrangeSpy:

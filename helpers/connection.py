@@ -36,6 +36,7 @@ __all__ = [
     "FAKEREDIS_NOTICE",
     "FAKE_SERVER_VERSION",
     "connect",
+    "delete_keys",
     "describe",
     "resolve_backend",
     "server_url",
@@ -272,3 +273,17 @@ def describe(client: redis.Redis) -> str:
     if kwargs.get("path"):
         return f"{product} on unix socket {kwargs['path']}"
     return f"{product} at {host}:{port}"
+
+
+def delete_keys(client: redis.Redis, pattern: str) -> int:
+    """Delete every key matching ``pattern`` (a SCAN MATCH pattern); return how many.
+
+    Notebooks call it first with their own prefix, such as ``"course:02:*"``, so that
+    a re-run starts clean without touching anything else on a shared server.
+    """
+    if pattern in ("", "*"):
+        raise ValueError("refusing to delete every key: give a prefix pattern such as 'course:02:*'")
+    deleted = 0
+    for key in client.scan_iter(match=pattern, count=500):
+        deleted += int(client.delete(key))
+    return deleted

@@ -19,6 +19,9 @@ __all__ = [
     "CheckResult",
     "check_blocking_client",
     "check_explicit_ids",
+    "check_fan_out_deliveries",
+    "check_group_from_start",
+    "check_group_rewound",
     "check_next_id",
     "check_page_reader",
     "check_ping",
@@ -162,6 +165,73 @@ def check_blocking_client(client: redis.Redis, block_ms: int) -> CheckResult:
         name,
         f"this client's socket_timeout is {timeout} s, which ends before BLOCK {block_ms} ms does, so the "
         "read raises TimeoutError. Pass a socket_timeout longer than the block time, or None.",
+    )
+
+
+# 02: consumer groups ------------------------------------------------------------------
+
+
+def _group_info(client: redis.Redis, stream: str, group: str) -> dict[str, Any] | None:
+    """XINFO GROUPS of ``stream`` for ``group`` with str keys, or None if either is missing."""
+    if not client.exists(stream):
+        return None
+    for info in client.xinfo_groups(stream):
+        decoded = {_text(key): _text(value) for key, value in info.items()}
+        if decoded["name"] == group:
+            return decoded
+    return None
+
+
+def check_group_from_start(client: redis.Redis, stream: str, group: str) -> CheckResult:
+    """Exercise 2.1: ``group`` exists on ``stream`` and will deliver the whole backlog."""
+    name = "Exercise 2.1 (a group that reads the backlog)"
+    info = _group_info(client, stream, group)
+    if info is None:
+        return _hint(name, f"there is no group {group!r} on {stream}: create it with xgroup_create.")
+    if info["last-delivered-id"] == "0-0":
+        return _passed(
+            name, f"{group} starts before the first entry, so '>' delivers all {client.xlen(stream)}."
+        )
+    if info["pending"]:
+        return _hint(
+            name, "the group has already delivered entries: destroy it and create it again, without reading."
+        )
+    return _hint(
+        name,
+        f"the group starts after {info['last-delivered-id']}, so it skips the entries already there. "
+        "Create it with id='0' instead of '$' (destroy it first).",
+    )
+
+
+def check_fan_out_deliveries(answer: Any) -> CheckResult:
+    """Exercise 2.2: 12 entries, group A with 2 consumers and group B with 3: 24 deliveries."""
+    name = "Exercise 2.2 (fan-out)"
+    if answer is None:
+        return _hint(name, "answer is still None: write a whole number.")
+    if answer == 24:
+        return _passed(
+            name, "each group gets all 12 entries once, shared among its own consumers: 2 x 12 = 24."
+        )
+    if answer == 12:
+        return _hint(name, "12 would be right for one group. Each group has its own position in the stream.")
+    if answer == 60:
+        return _hint(name, "within one group an entry goes to one consumer, not to each of them.")
+    return _hint(name, f"{answer!r} is not it: count, group by group, how often each entry is delivered.")
+
+
+def check_group_rewound(client: redis.Redis, stream: str, group: str) -> CheckResult:
+    """Exercise 2.3: ``group`` will deliver the entries after 3-0 again with '>'."""
+    name = "Exercise 2.3 (rewind a group)"
+    info = _group_info(client, stream, group)
+    if info is None:
+        return _hint(name, f"there is no group {group!r} on {stream}: the setup cell above creates it.")
+    position = info["last-delivered-id"]
+    if position == "3-0":
+        return _passed(name, "the group's last-delivered ID is 3-0, so '>' delivers 4-0 onwards again.")
+    return _hint(
+        name,
+        f"the group's last-delivered ID is {position}. '>' delivers entries after that ID: "
+        "set it to 3-0 with xgroup_setid.",
     )
 
 

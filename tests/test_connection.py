@@ -249,3 +249,12 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_delete_keys_only_touches_the_pattern(client: redis.Redis) -> None:
+    for name in ("course:02:a", "course:02:b", "course:03:a", "other"):
+        client.set(name, "1")
+    assert helpers.delete_keys(client, "course:02:*") == 2
+    assert sorted(client.keys("*")) == ["course:03:a", "other"]
+    with pytest.raises(ValueError, match="refusing"):
+        helpers.delete_keys(client, "*")

@@ -94,3 +94,34 @@ def test_check_blocking_client() -> None:
     assert helpers.check_blocking_client(
         redis.Redis.from_url("redis://127.0.0.1:6379", socket_timeout=None), 10_000
     ).passed
+
+
+def test_check_group_from_start(client: redis.Redis) -> None:
+    for n in range(1, 6):
+        client.xadd("ex:events", {"n": n}, id=f"{n}-0")
+    assert "no group" in helpers.check_group_from_start(client, "ex:events", "audit").message
+    client.xgroup_create("ex:events", "audit", id="$")
+    assert "skips the entries" in helpers.check_group_from_start(client, "ex:events", "audit").message
+    client.xgroup_destroy("ex:events", "audit")
+    client.xgroup_create("ex:events", "audit", id="0")
+    assert helpers.check_group_from_start(client, "ex:events", "audit").passed
+    client.xreadgroup("audit", "a", {"ex:events": ">"}, count=1)
+    assert "already delivered" in helpers.check_group_from_start(client, "ex:events", "audit").message
+
+
+def test_check_fan_out_deliveries() -> None:
+    assert helpers.check_fan_out_deliveries(24).passed
+    for wrong in (None, 12, 60, 5):
+        assert not helpers.check_fan_out_deliveries(wrong).passed
+
+
+def test_check_group_rewound(client: redis.Redis) -> None:
+    assert "no group" in helpers.check_group_rewound(client, "ex:replay", "replay").message
+    for n in range(1, 7):
+        client.xadd("ex:replay", {"n": n}, id=f"{n}-0")
+    client.xgroup_create("ex:replay", "replay", id="0")
+    client.xreadgroup("replay", "a", {"ex:replay": ">"})
+    wrong = helpers.check_group_rewound(client, "ex:replay", "replay")
+    assert not wrong.passed and "6-0" in wrong.message
+    client.xgroup_setid("ex:replay", "replay", "3-0")
+    assert helpers.check_group_rewound(client, "ex:replay", "replay").passed

@@ -29,14 +29,17 @@ from .errors import (
 )
 from .exercises import (
     CheckResult,
+    check_acked_consumer,
     check_blocking_client,
     check_explicit_ids,
     check_fan_out_deliveries,
     check_group_from_start,
     check_group_rewound,
+    check_idempotent_handler,
     check_next_id,
     check_page_reader,
     check_ping,
+    check_xack_count,
 )
 from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
 from .views import (
@@ -61,14 +64,17 @@ __all__ = [
     "ServerStartError",
     "ServerUnreachableError",
     "UnknownBackendError",
+    "check_acked_consumer",
     "check_blocking_client",
     "check_explicit_ids",
     "check_fan_out_deliveries",
     "check_group_from_start",
     "check_group_rewound",
+    "check_idempotent_handler",
     "check_next_id",
     "check_page_reader",
     "check_ping",
+    "check_xack_count",
     "connect",
     "consumers_frame",
     "delete_keys",

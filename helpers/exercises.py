@@ -17,14 +17,17 @@ import redis
 
 __all__ = [
     "CheckResult",
+    "check_acked_consumer",
     "check_blocking_client",
     "check_explicit_ids",
     "check_fan_out_deliveries",
     "check_group_from_start",
     "check_group_rewound",
+    "check_idempotent_handler",
     "check_next_id",
     "check_page_reader",
     "check_ping",
+    "check_xack_count",
 ]
 
 
@@ -233,6 +236,86 @@ def check_group_rewound(client: redis.Redis, stream: str, group: str) -> CheckRe
         f"the group's last-delivered ID is {position}. '>' delivers entries after that ID: "
         "set it to 3-0 with xgroup_setid.",
     )
+
+
+# 03: acknowledgements and the PEL ------------------------------------------------------
+
+
+def _pending_by_consumer(client: redis.Redis, stream: str, group: str) -> dict[str, int]:
+    summary = client.xpending(stream, group)
+    return {_text(item["name"]): int(item["pending"]) for item in summary.get("consumers") or []}
+
+
+def check_acked_consumer(
+    client: redis.Redis, stream: str, group: str, acked: str, untouched: str, untouched_pending: int
+) -> CheckResult:
+    """Exercise 3.1: every entry pending for ``acked`` is acknowledged, none of ``untouched``'s."""
+    name = "Exercise 3.1 (acknowledge one consumer's work)"
+    try:
+        pending = _pending_by_consumer(client, stream, group)
+    except redis.ResponseError as exc:
+        return _hint(name, f"XPENDING failed ({exc}): run the setup lines of the exercise cell again.")
+    left = pending.get(acked, 0)
+    if pending.get(untouched, 0) != untouched_pending:
+        return _hint(
+            name,
+            f"{untouched} should still have {untouched_pending} pending entries, and has "
+            f"{pending.get(untouched, 0)}: acknowledge only {acked}'s IDs "
+            "(the extended XPENDING with a consumer tells which).",
+        )
+    if left:
+        return _hint(name, f"{acked} still has {left} pending: XACK takes several IDs at once.")
+    return _passed(name, f"{acked} has nothing pending and {untouched} still has {untouched_pending}.")
+
+
+def check_xack_count(answer: Any) -> CheckResult:
+    """Exercise 3.2: XACK of 4-0, 4-0, 5-0, 99-0 with 4-0 and 5-0 pending returns 2."""
+    name = "Exercise 3.2 (what XACK returns)"
+    if answer is None:
+        return _hint(name, "answer is still None: write a whole number.")
+    if answer == 2:
+        return _passed(name, "XACK counts the IDs it removed from the pending list: 4-0 once, and 5-0.")
+    if answer == 4:
+        return _hint(name, "XACK does not count the IDs you pass, only those it found pending.")
+    if answer == 3:
+        return _hint(name, "the second 4-0 was no longer pending by the time XACK reached it.")
+    return _hint(name, f"{answer!r} is not it: which of the four IDs are pending when XACK reaches them?")
+
+
+def check_idempotent_handler(
+    handle: Callable[[redis.Redis, str, dict[str, str]], Any], client: redis.Redis
+) -> CheckResult:
+    """Exercise 3.3: ``handle(client, message_id, fields)`` adds each payment once, however often delivered.
+
+    The check uses its own keys: it delivers five payments, three of them twice
+    or more, and compares the balance with the sum of the distinct payments.
+    """
+    name = "Exercise 3.3 (an idempotent handler)"
+    balance_key = "course:check:balance"
+    helper_pattern = "course:check:*"
+    for key in client.scan_iter(match=helper_pattern):
+        client.delete(key)
+    payments = {"1-0": 10, "2-0": 20, "3-0": 30, "4-0": 40, "5-0": 50}
+    deliveries = ["1-0", "2-0", "2-0", "3-0", "1-0", "4-0", "5-0", "2-0"]
+    try:
+        for message_id in deliveries:
+            handle(client, message_id, {"account": "balance", "amount": str(payments[message_id])})
+        stored = client.get(balance_key)
+    except Exception as exc:  # the learner's code: report, don't crash the notebook
+        return _hint(name, f"handle raised {type(exc).__name__}: {exc}")
+    finally:
+        for key in client.scan_iter(match=helper_pattern):
+            client.delete(key)
+    expected = sum(payments.values())
+    naive = sum(payments[message_id] for message_id in deliveries)
+    total = int(stored) if stored is not None else 0
+    if total == expected:
+        return _passed(name, f"{len(deliveries)} deliveries of {len(payments)} payments, balance {expected}.")
+    if total == naive:
+        return _hint(name, f"the balance is {naive}: every delivery was counted, duplicates included.")
+    if stored is None:
+        return _hint(name, f"nothing was written to {balance_key}: add each amount there with INCRBY.")
+    return _hint(name, f"the balance is {total}, expected {expected}.")
 
 
 # Internals -----------------------------------------------------------------------------

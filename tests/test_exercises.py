@@ -125,3 +125,47 @@ def test_check_group_rewound(client: redis.Redis) -> None:
     assert not wrong.passed and "6-0" in wrong.message
     client.xgroup_setid("ex:replay", "replay", "3-0")
     assert helpers.check_group_rewound(client, "ex:replay", "replay").passed
+
+
+def _two_consumers_pending(client: redis.Redis) -> None:
+    for n in range(1, 7):
+        client.xadd("ex:acks", {"n": n}, id=f"{n}-0")
+    client.xgroup_create("ex:acks", "g", id="0")
+    client.xreadgroup("g", "alice", {"ex:acks": ">"}, count=3)
+    client.xreadgroup("g", "bob", {"ex:acks": ">"}, count=3)
+
+
+def test_check_acked_consumer(client: redis.Redis) -> None:
+    _two_consumers_pending(client)
+    check = helpers.check_acked_consumer
+    assert "still has 3 pending" in check(client, "ex:acks", "g", "bob", "alice", 3).message
+    client.xack("ex:acks", "g", "4-0")
+    assert "still has 2 pending" in check(client, "ex:acks", "g", "bob", "alice", 3).message
+    client.xack("ex:acks", "g", "1-0", "5-0", "6-0")
+    assert "should still have 3" in check(client, "ex:acks", "g", "bob", "alice", 3).message
+    assert check(client, "ex:acks", "g", "bob", "alice", 2).passed
+    assert "XPENDING failed" in check(client, "ex:acks", "nogroup", "bob", "alice", 2).message
+
+
+def test_check_xack_count() -> None:
+    assert helpers.check_xack_count(2).passed
+    for wrong in (None, 3, 4, 1):
+        assert not helpers.check_xack_count(wrong).passed
+
+
+def _idempotent(client: redis.Redis, message_id: str, fields: dict[str, str]) -> None:
+    if client.set(f"course:check:done:{message_id}", 1, nx=True):
+        client.incrby("course:check:balance", int(fields["amount"]))
+
+
+def _naive(client: redis.Redis, message_id: str, fields: dict[str, str]) -> None:
+    client.incrby("course:check:balance", int(fields["amount"]))
+
+
+def test_check_idempotent_handler(client: redis.Redis) -> None:
+    assert helpers.check_idempotent_handler(_idempotent, client).passed
+    naive = helpers.check_idempotent_handler(_naive, client)
+    assert not naive.passed and "duplicates included" in naive.message
+    assert "nothing was written" in helpers.check_idempotent_handler(lambda c, i, f: None, client).message
+    assert "raised KeyError" in helpers.check_idempotent_handler(lambda c, i, f: f["nope"], client).message
+    assert not list(client.scan_iter(match="course:check:*"))

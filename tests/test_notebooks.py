@@ -91,3 +91,23 @@ def test_every_notebook_is_on_the_maps() -> None:
         number = path.name[:2]
         assert f"notebooks/{path.name}" in readme, f"README's map lacks {path.name}"
         assert re.search(rf"\*\*{number} · [^*]+\*\* \| .* \| ready", start_here), f"00's map lacks {number}"
+
+
+NBVAL_MARKERS = {"# NBVAL_IGNORE_OUTPUT", "# NBVAL_CHECK_OUTPUT", "# NBVAL_SKIP", "# NBVAL_RAISES_EXCEPTION"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_backend_marked_cells_are_exact_and_explained(path: Path) -> None:
+    """nbval only honours a marker alone on its line; a marked cell follows prose that says why."""
+    cells = _load(path)["cells"]
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        lines = [line.strip() for line in _source(cell).splitlines() if "NBVAL_" in line]
+        for line in lines:
+            assert line in NBVAL_MARKERS, f"{path.name}: {line!r} is not a marker nbval recognises"
+        if "# NBVAL_IGNORE_OUTPUT" in lines:
+            before = _source(cells[index - 1])
+            assert cells[index - 1]["cell_type"] == "markdown" and "Backend difference" in before, (
+                f"{path.name}: say in the markdown cell before a marked cell what differs between backends"
+            )

@@ -18,16 +18,20 @@ import redis
 __all__ = [
     "CheckResult",
     "check_acked_consumer",
+    "check_all_claimed",
     "check_blocking_client",
+    "check_dead_letter",
     "check_explicit_ids",
     "check_fan_out_deliveries",
     "check_group_from_start",
     "check_group_rewound",
     "check_idempotent_handler",
     "check_next_id",
+    "check_orphans",
     "check_page_reader",
     "check_ping",
     "check_xack_count",
+    "check_zombie_ack",
 ]
 
 
@@ -316,6 +320,115 @@ def check_idempotent_handler(
     if stored is None:
         return _hint(name, f"nothing was written to {balance_key}: add each amount there with INCRBY.")
     return _hint(name, f"the balance is {total}, expected {expected}.")
+
+
+# 04: crash and recover ---------------------------------------------------------------
+
+
+def _pending_ids(client: redis.Redis, stream: str, group: str, consumer: str | None = None) -> list[str]:
+    entries = client.xpending_range(stream, group, "-", "+", 10_000, consumername=consumer)
+    return [_text(entry["message_id"]) for entry in entries]
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def check_orphans(
+    answer: Any, client: redis.Redis, stream: str, group: str, dead_consumer: str
+) -> CheckResult:
+    """Exercise 4.1: ``answer`` lists exactly the IDs pending for ``dead_consumer``."""
+    name = "Exercise 4.1 (find the orphans)"
+    if answer is None:
+        return _hint(name, "answer is still None: make it a list of entry IDs.")
+    try:
+        given = sorted({_text(item) for item in answer}, key=_id_key)
+    except (TypeError, ValueError):
+        return _hint(name, f"{answer!r} is not a list of entry IDs such as ['1-0', '2-0'].")
+    expected = sorted(_pending_ids(client, stream, group, dead_consumer), key=_id_key)
+    if given == expected:
+        return _passed(
+            name, f"{len(expected)} entries wait for {dead_consumer}, who will never acknowledge them."
+        )
+    extra = [entry_id for entry_id in given if entry_id not in expected]
+    if extra:
+        return _hint(name, f"{extra[:3]} are not pending for {dead_consumer}: filter by consumer.")
+    return _hint(
+        name,
+        f"{len(expected) - len(given)} of {dead_consumer}'s pending entries are missing: "
+        "xpending_range returns at most `count` entries, so ask for enough (or page).",
+    )
+
+
+def check_all_claimed(
+    client: redis.Redis, stream: str, group: str, dead_consumer: str, rescuer: str, expected: int
+) -> CheckResult:
+    """Exercise 4.2: ``rescuer`` owns all ``expected`` entries that ``dead_consumer`` had."""
+    name = "Exercise 4.2 (rescue everything)"
+    left = len(_pending_ids(client, stream, group, dead_consumer))
+    rescued = len(_pending_ids(client, stream, group, rescuer))
+    if left == 0 and rescued == expected:
+        return _passed(name, f"{rescuer} owns all {expected} entries; {dead_consumer} owns none.")
+    if rescued and left:
+        return _hint(
+            name,
+            f"{rescuer} has {rescued}, {dead_consumer} still has {left}: XAUTOCLAIM returns a cursor; "
+            "call it again from that cursor until it returns '0-0'.",
+        )
+    if left == expected:
+        return _hint(name, f"{dead_consumer} still has all {expected}: claim them with xautoclaim.")
+    return _hint(name, f"{rescuer} has {rescued} and {dead_consumer} has {left}; expected {expected} and 0.")
+
+
+def check_dead_letter(mover: Callable[..., Any], client: redis.Redis) -> CheckResult:
+    """Exercise 4.3: ``mover(client, stream, group, entry_id, fields, reason)`` dead-letters one entry.
+
+    The check builds its own stream ``course:check:poison`` with one entry
+    delivered three times, calls ``mover``, and expects the entry in
+    ``course:check:poison:dead`` (original fields, ``original_id``, ``reason``)
+    and no longer pending.
+    """
+    name = "Exercise 4.3 (a dead-letter move)"
+    stream, dead, group = "course:check:poison", "course:check:poison:dead", "workers"
+    for key in (stream, dead):
+        client.delete(key)
+    client.xadd(stream, {"order": "42", "sku": "tea"}, id="1-0")
+    client.xgroup_create(stream, group, id="0")
+    client.xreadgroup(group, "w", {stream: ">"})
+    for _ in range(2):
+        client.xclaim(stream, group, "w", 0, ["1-0"])
+    try:
+        mover(client, stream, group, "1-0", {"order": "42", "sku": "tea"}, "handler failed 3 times")
+        moved = client.xrange(dead) or []
+        still_pending = _pending_ids(client, stream, group)
+    except Exception as exc:  # the learner's code: report, don't crash the notebook
+        return _hint(name, f"the mover raised {type(exc).__name__}: {exc}")
+    finally:
+        for key in (stream, dead):
+            client.delete(key)
+    if len(moved) != 1:
+        return _hint(name, f"{dead} holds {len(moved)} entries, expected exactly 1 (XADD it there).")
+    fields = {_text(key): _text(value) for key, value in (moved[0][1] or {}).items()}
+    wanted = {"order": "42", "sku": "tea", "original_id": "1-0", "reason": "handler failed 3 times"}
+    missing = {key: value for key, value in wanted.items() if fields.get(key) != value}
+    if missing:
+        return _hint(name, f"the dead letter lacks {missing}: keep the original fields and add these.")
+    if still_pending:
+        return _hint(name, "the entry is still pending: XACK it in the same transaction as the XADD.")
+    return _passed(name, "moved with its fields, its ID and the reason, and acknowledged.")
+
+
+def check_zombie_ack(answer: Any) -> CheckResult:
+    """Exercise 4.4: a zombie's XACK of an entry that another consumer claimed returns 1."""
+    name = "Exercise 4.4 (the zombie's XACK)"
+    if answer is None:
+        return _hint(name, "answer is still None: write a whole number.")
+    if answer == 1:
+        return _passed(name, "XACK does not check who owns the entry: the zombie removes it from B's hands.")
+    if answer == 0:
+        return _hint(name, "that would be safer, but XACK only asks whether the ID is pending in the group.")
+    return _hint(name, f"{answer!r}: XACK returns how many of the given IDs it removed from the PEL.")
 
 
 # Internals -----------------------------------------------------------------------------

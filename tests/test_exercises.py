@@ -169,3 +169,74 @@ def test_check_idempotent_handler(client: redis.Redis) -> None:
     assert "nothing was written" in helpers.check_idempotent_handler(lambda c, i, f: None, client).message
     assert "raised KeyError" in helpers.check_idempotent_handler(lambda c, i, f: f["nope"], client).message
     assert not list(client.scan_iter(match="course:check:*"))
+
+
+def _ghost_and_alive(client: redis.Redis, entries: int = 12) -> None:
+    for n in range(1, entries + 1):
+        client.xadd("ex:orphans", {"n": n}, id=f"{n}-0")
+    client.xgroup_create("ex:orphans", "g", id="0")
+    client.xreadgroup("g", "ghost", {"ex:orphans": ">"}, count=entries - 2)
+    client.xreadgroup("g", "alive", {"ex:orphans": ">"}, count=2)
+
+
+def test_check_orphans(client: redis.Redis) -> None:
+    _ghost_and_alive(client)
+    right = [f"{n}-0" for n in range(1, 11)]
+    assert helpers.check_orphans(right, client, "ex:orphans", "g", "ghost").passed
+    assert helpers.check_orphans(list(reversed(right)), client, "ex:orphans", "g", "ghost").passed
+    assert (
+        "filter by consumer"
+        in helpers.check_orphans([*right, "11-0"], client, "ex:orphans", "g", "ghost").message
+    )
+    assert "are missing" in helpers.check_orphans(right[:5], client, "ex:orphans", "g", "ghost").message
+    assert "still None" in helpers.check_orphans(None, client, "ex:orphans", "g", "ghost").message
+    assert "not a list" in helpers.check_orphans(["x"], client, "ex:orphans", "g", "ghost").message
+
+
+def test_check_all_claimed(client: redis.Redis) -> None:
+    _ghost_and_alive(client)
+    check = helpers.check_all_claimed
+    assert "still has all 10" in check(client, "ex:orphans", "g", "ghost", "rescuer", 10).message
+    client.xautoclaim("ex:orphans", "g", "rescuer", 0, "0-0", count=4)
+    assert "cursor" in check(client, "ex:orphans", "g", "ghost", "rescuer", 10).message
+    cursor = "0-0"
+    while True:
+        cursor, _, _ = client.xautoclaim("ex:orphans", "g", "rescuer", 0, cursor, count=4)
+        if cursor == "0-0":
+            break
+    # XAUTOCLAIM also took alive's two entries (min-idle 0): not what was asked.
+    assert not check(client, "ex:orphans", "g", "ghost", "rescuer", 10).passed
+    client.xclaim("ex:orphans", "g", "alive", 0, ["11-0", "12-0"])
+    assert check(client, "ex:orphans", "g", "ghost", "rescuer", 10).passed
+
+
+def _atomic_mover(
+    client: redis.Redis, stream: str, group: str, entry_id: str, fields: dict, reason: str
+) -> None:
+    with client.pipeline(transaction=True) as pipe:
+        pipe.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
+        pipe.xack(stream, group, entry_id)
+        pipe.execute()
+
+
+def test_check_dead_letter(client: redis.Redis) -> None:
+    assert helpers.check_dead_letter(_atomic_mover, client).passed
+
+    def no_ack(c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict, reason: str) -> None:
+        c.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
+
+    def no_fields(c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict, reason: str) -> None:
+        c.xadd(f"{stream}:dead", {"original_id": entry_id, "reason": reason})
+        c.xack(stream, group, entry_id)
+
+    assert "still pending" in helpers.check_dead_letter(no_ack, client).message
+    assert "lacks" in helpers.check_dead_letter(no_fields, client).message
+    assert "holds 0 entries" in helpers.check_dead_letter(lambda *args: None, client).message
+    assert "raised" in helpers.check_dead_letter(lambda *args: 1 / 0, client).message
+    assert not list(client.scan_iter(match="course:check:*"))
+
+
+def test_check_zombie_ack() -> None:
+    assert helpers.check_zombie_ack(1).passed
+    for wrong in (None, 0, 2):
+        assert not helpers.check_zombie_ack(wrong).passed

@@ -1,0 +1,57 @@
+"""helpers.crash_demo: a real process that takes work and, once SIGKILLed, leaves it pending."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+import redis
+
+import helpers
+from helpers import crash_demo
+
+
+def test_sigkilled_consumer_leaves_its_entries_pending(client: redis.Redis) -> None:
+    for n in range(1, 6):
+        client.xadd("jobs", {"n": n}, id=f"{n}-0")
+    client.xgroup_create("jobs", "workers", id="0")
+    command = [sys.executable, "-m", "helpers.crash_demo", "--url", helpers.server_url()]
+    command += ["--stream", "jobs", "--group", "workers", "--consumer", "doomed", "--count", "3"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        taken = json.loads(process.stdout.readline())
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert taken == ["1-0", "2-0", "3-0"]
+    pending = client.xpending_range("jobs", "workers", "-", "+", 10)
+    assert [(entry["message_id"], entry["consumer"]) for entry in pending] == [
+        ("1-0", "doomed"),
+        ("2-0", "doomed"),
+        ("3-0", "doomed"),
+    ]
+
+
+def test_count_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        crash_demo.main(
+            [
+                "--url",
+                "redis://127.0.0.1:1",
+                "--stream",
+                "s",
+                "--group",
+                "g",
+                "--consumer",
+                "c",
+                "--count",
+                "0",
+            ]
+        )
+    assert "--count must be at least 1" in capsys.readouterr().err

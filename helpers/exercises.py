@@ -64,6 +64,19 @@ def _hint(exercise: str, message: str) -> CheckResult:
     return CheckResult(exercise, False, message)
 
 
+def _check_number(
+    exercise: str, answer: Any, right: int, praise: str, hints: dict[int, str], otherwise: str
+) -> CheckResult:
+    """A quiz with one whole-number answer: praise, a hint for a known wrong answer, or ``otherwise``."""
+    if answer is None:
+        return _hint(exercise, "answer is still None: write a whole number.")
+    if answer == right:
+        return _passed(exercise, praise)
+    if answer in hints:
+        return _hint(exercise, hints[answer])
+    return _hint(exercise, f"{answer!r}: {otherwise}")
+
+
 # 00: start here ---------------------------------------------------------------------
 
 
@@ -215,18 +228,17 @@ def check_group_from_start(client: redis.Redis, stream: str, group: str) -> Chec
 
 def check_fan_out_deliveries(answer: Any) -> CheckResult:
     """Exercise 2.2: 12 entries, group A with 2 consumers and group B with 3: 24 deliveries."""
-    name = "Exercise 2.2 (fan-out)"
-    if answer is None:
-        return _hint(name, "answer is still None: write a whole number.")
-    if answer == 24:
-        return _passed(
-            name, "each group gets all 12 entries once, shared among its own consumers: 2 x 12 = 24."
-        )
-    if answer == 12:
-        return _hint(name, "12 would be right for one group. Each group has its own position in the stream.")
-    if answer == 60:
-        return _hint(name, "within one group an entry goes to one consumer, not to each of them.")
-    return _hint(name, f"{answer!r} is not it: count, group by group, how often each entry is delivered.")
+    return _check_number(
+        "Exercise 2.2 (fan-out)",
+        answer,
+        24,
+        "each group gets all 12 entries once, shared among its own consumers: 2 x 12 = 24.",
+        {
+            12: "12 would be right for one group. Each group has its own position in the stream.",
+            60: "within one group an entry goes to one consumer, not to each of them.",
+        },
+        "count, group by group, how often each entry is delivered.",
+    )
 
 
 def check_group_rewound(client: redis.Redis, stream: str, group: str) -> CheckResult:
@@ -277,16 +289,17 @@ def check_acked_consumer(
 
 def check_xack_count(answer: Any) -> CheckResult:
     """Exercise 3.2: XACK of 4-0, 4-0, 5-0, 99-0 with 4-0 and 5-0 pending returns 2."""
-    name = "Exercise 3.2 (what XACK returns)"
-    if answer is None:
-        return _hint(name, "answer is still None: write a whole number.")
-    if answer == 2:
-        return _passed(name, "XACK counts the IDs it removed from the pending list: 4-0 once, and 5-0.")
-    if answer == 4:
-        return _hint(name, "XACK does not count the IDs you pass, only those it found pending.")
-    if answer == 3:
-        return _hint(name, "the second 4-0 was no longer pending by the time XACK reached it.")
-    return _hint(name, f"{answer!r} is not it: which of the four IDs are pending when XACK reaches them?")
+    return _check_number(
+        "Exercise 3.2 (what XACK returns)",
+        answer,
+        2,
+        "XACK counts the IDs it removed from the pending list: 4-0 once, and 5-0.",
+        {
+            4: "XACK does not count the IDs you pass, only those it found pending.",
+            3: "the second 4-0 was no longer pending by the time XACK reached it.",
+        },
+        "which of the four IDs are pending when XACK reaches them?",
+    )
 
 
 def check_idempotent_handler(
@@ -424,14 +437,14 @@ def check_dead_letter(mover: Callable[..., Any], client: redis.Redis) -> CheckRe
 
 def check_zombie_ack(answer: Any) -> CheckResult:
     """Exercise 4.4: a zombie's XACK of an entry that another consumer claimed returns 1."""
-    name = "Exercise 4.4 (the zombie's XACK)"
-    if answer is None:
-        return _hint(name, "answer is still None: write a whole number.")
-    if answer == 1:
-        return _passed(name, "XACK does not check who owns the entry: the zombie removes it from B's hands.")
-    if answer == 0:
-        return _hint(name, "that would be safer, but XACK only asks whether the ID is pending in the group.")
-    return _hint(name, f"{answer!r}: XACK returns how many of the given IDs it removed from the PEL.")
+    return _check_number(
+        "Exercise 4.4 (the zombie's XACK)",
+        answer,
+        1,
+        "XACK does not check who owns the entry: the zombie removes it from B's hands.",
+        {0: "that would be safer, but XACK only asks whether the ID is pending in the group."},
+        "XACK returns how many of the given IDs it removed from the PEL.",
+    )
 
 
 # 05: trimming and memory --------------------------------------------------------------

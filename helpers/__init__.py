@@ -48,6 +48,7 @@ from .exercises import (
     check_xack_count,
     check_zombie_ack,
 )
+from .producer import DEFAULT_MAX_PAYLOAD_BYTES, MessageError, Producer, WrongKeyTypeError
 from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
 from .views import (
     consumers_frame,
@@ -59,18 +60,25 @@ from .views import (
     split_id,
     stream_info_frame,
 )
+from .worker import Worker, WorkerStats
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
     "FAKEREDIS_NOTICE",
     "CheckResult",
     "CourseSetupError",
     "LocalServer",
+    "MessageError",
+    "Producer",
     "ServerBinary",
     "ServerBinaryError",
     "ServerStartError",
     "ServerUnreachableError",
     "UnknownBackendError",
+    "Worker",
+    "WorkerStats",
+    "WrongKeyTypeError",
     "check_acked_consumer",
     "check_all_claimed",
     "check_blocking_client",

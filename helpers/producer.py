@@ -1,0 +1,152 @@
+"""A producer that checks messages before it writes them.
+
+Redis accepts almost anything: a 500 MB value, an empty field name, a float
+written in any precision. The producer refuses what a worker could not handle,
+before anything reaches the stream, so that one bad call never leaves half a
+batch behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+
+from .errors import CourseSetupError
+
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "FieldValue", "MessageError", "Producer", "WrongKeyTypeError"]
+
+FieldValue = str | bytes | int | float
+
+# 64 KiB: far above a task description, far below what would hurt a server.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+class MessageError(ValueError):
+    """A message the producer refuses: empty, badly typed, or too large."""
+
+
+class WrongKeyTypeError(CourseSetupError, TypeError):
+    """The stream's key holds another type of value."""
+
+
+def _encoded(value: FieldValue, what: str) -> bytes:
+    # bool is an int, but True would be written as "True": almost always a mistake.
+    if isinstance(value, bool) or not isinstance(value, (str, bytes, int, float)):
+        raise MessageError(f"{what} must be str, bytes, int or float, not {type(value).__name__}")
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
+
+
+def encode_message(fields: Mapping[Any, Any], max_payload_bytes: int) -> dict[bytes, bytes]:
+    """Check one message and return it as bytes, as it will be written.
+
+    Raises:
+        MessageError: no fields, a field name or value of the wrong type, an
+            empty field name, or more than ``max_payload_bytes`` of names and values.
+    """
+    if not isinstance(fields, Mapping):
+        raise MessageError(f"a message is a mapping of field names to values, not {type(fields).__name__}")
+    if not fields:
+        raise MessageError("a message needs at least one field")
+    encoded: dict[bytes, bytes] = {}
+    size = 0
+    for name, value in fields.items():
+        if isinstance(name, (int, float)) and not isinstance(name, bool):
+            raise MessageError(f"field names must be str or bytes, not {type(name).__name__}")
+        key = _encoded(name, "a field name")
+        if not key:
+            raise MessageError("field names must not be empty")
+        data = _encoded(value, f"the value of field {key.decode('utf-8', 'backslashreplace')!r}")
+        encoded[key] = data
+        size += len(key) + len(data)
+    if size > max_payload_bytes:
+        raise MessageError(
+            f"the message has {size:,} bytes of field names and values, over the limit of "
+            f"{max_payload_bytes:,}: store large data elsewhere and send a reference"
+        )
+    return encoded
+
+
+class Producer:
+    """Appends checked messages to one stream.
+
+    Args:
+        client: a redis-py client.
+        stream: the stream's key.
+        maxlen: cap the stream's length on every add (None: no cap). A cap trims
+            entries whether or not consumers have read them: see notebook 05.
+        approximate: trim with ``~`` (whole nodes, cheaper) rather than exactly.
+        max_payload_bytes: the largest message accepted, counting field names and values.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str,
+        *,
+        maxlen: int | None = None,
+        approximate: bool = True,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        if not stream:
+            raise ValueError("stream must be a non-empty key name")
+        if maxlen is not None and maxlen < 0:
+            raise ValueError(f"maxlen must be None or at least 0, not {maxlen}")
+        if max_payload_bytes < 1:
+            raise ValueError(f"max_payload_bytes must be positive, not {max_payload_bytes}")
+        self.client = client
+        self.stream = stream
+        self.maxlen = maxlen
+        self.approximate = approximate
+        self.max_payload_bytes = max_payload_bytes
+
+    def send(self, fields: Mapping[Any, Any]) -> str:
+        """Append one message; return its ID.
+
+        Raises:
+            MessageError: the message was refused; nothing was written.
+            WrongKeyTypeError: the key holds something other than a stream.
+        """
+        return self.send_many([fields])[0]
+
+    def send_many(self, messages: Sequence[Mapping[Any, Any]]) -> list[str]:
+        """Append several messages in one round trip; return their IDs, in order.
+
+        Every message is checked first: if any is refused, none is written.
+
+        Raises:
+            MessageError: a message was refused (its position is in the message).
+            WrongKeyTypeError: the key holds something other than a stream.
+        """
+        if isinstance(messages, Mapping):
+            raise MessageError("send_many takes a list of messages; use send for a single message")
+        encoded = []
+        for position, fields in enumerate(messages):
+            try:
+                encoded.append(encode_message(fields, self.max_payload_bytes))
+            except MessageError as exc:
+                raise MessageError(f"message {position}: {exc}") from None
+        if not encoded:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for fields in encoded:
+            pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=self.approximate)  # type: ignore[arg-type]
+        try:
+            replies = pipe.execute()
+        except redis.ResponseError as exc:
+            # A pipeline's error names the command first: "Command # 1 (XADD ...) ... WRONGTYPE ...".
+            if "WRONGTYPE" in str(exc):
+                raise WrongKeyTypeError(
+                    f"{self.stream} holds a {_type_name(self.client, self.stream)}, not a stream: "
+                    "use another key, or delete this one if it is stale"
+                ) from exc
+            raise
+        return [reply.decode() if isinstance(reply, bytes) else str(reply) for reply in replies]
+
+
+def _type_name(client: redis.Redis, key: str) -> str:
+    kind = client.type(key)
+    return kind.decode() if isinstance(kind, bytes) else str(kind)

@@ -1,0 +1,509 @@
+"""A consumer-group worker you could deploy: at-least-once, no lost message, dead letters.
+
+What it does, in order (notebooks 02 to 05 explain each step):
+
+1. Creates the group at ``0`` with MKSTREAM when it is missing, so a new
+   group works through the backlog.
+2. Handles its own pending entries first (``XREADGROUP ... 0``): what this
+   consumer name took before a crash or restart.
+3. Then loops: reads new entries (``>``) in batches with a bounded BLOCK, and
+   at least every ``claim_idle_ms`` sweeps the group's PEL with XAUTOCLAIM,
+   following the cursor to ``0-0``, to take over entries that other consumers
+   left idle for that long.
+4. Acknowledges each batch's successes with one XACK and checks the count.
+5. A handler that raises leaves its entry pending; a sweep delivers it again.
+   Once an entry has been delivered ``max_deliveries`` times and fails again
+   (or cannot be decoded as UTF-8 at all), it is moved to the dead-letter
+   stream and acknowledged in one server-side script, which moves it only if
+   this worker's XACK removed it: two workers racing cannot both move it.
+6. While a handler runs, a lease keeper re-claims the batch's entries
+   (``XCLAIM ... JUSTID``) every third of ``claim_idle_ms``, so that a slow
+   job is not taken over while it is still running.
+7. Connection errors, a lost group or stream, and a key of the wrong type are
+   logged and retried with backoff; the worker never exits on its own.
+
+Messages reach the handler as ``handler(message_id, fields)`` with ``fields``
+a ``dict[str, str]``. Run a worker from the command line with
+``python -m helpers.worker --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import redis
+
+__all__ = ["Handler", "Worker", "WorkerStats", "main"]
+
+Handler = Callable[[str, dict[str, str]], Any]
+
+LOG = logging.getLogger("helpers.worker")
+
+# KEYS: stream, dead-letter stream. ARGV: group, entry ID, then field/value pairs.
+# Acknowledge first; only the caller whose XACK removed the entry writes the dead letter.
+_DEAD_LETTER_SCRIPT = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+  return 1
+end
+return 0
+"""
+
+# Metadata written beside a dead letter's own fields.
+DEAD_LETTER_FIELDS = ("original_id", "deliveries", "reason")
+
+
+@dataclass
+class WorkerStats:
+    """What a worker has done since it was created."""
+
+    handled: int = 0  # handler returned, entry acknowledged
+    failed: int = 0  # handler raised (each delivery counts)
+    reclaimed: int = 0  # entries taken over from idle consumers by a sweep
+    dead_lettered: int = 0  # entries moved to the dead-letter stream by this worker
+    deleted: int = 0  # pending entries whose message was gone from the stream
+    ack_mismatches: int = 0  # XACK removed fewer entries than it was given
+    errors: int = 0  # connection losses and other Redis errors survived
+    recent_errors: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        return (
+            f"handled {self.handled}, failed {self.failed}, reclaimed {self.reclaimed}, "
+            f"dead-lettered {self.dead_lettered}, deleted {self.deleted}, "
+            f"ack mismatches {self.ack_mismatches}, errors {self.errors}"
+        )
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+
+
+def _raw_client(client: redis.Redis, socket_timeout: float) -> redis.Redis:
+    """A client for the same server that returns bytes and waits ``socket_timeout`` for replies.
+
+    Bytes, because one payload that is not UTF-8 must fail alone, not the whole batch.
+    """
+    pool = client.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    kwargs["decode_responses"] = False
+    if "server" not in kwargs:  # fakeredis has no socket to time out
+        kwargs["socket_timeout"] = socket_timeout
+    new_pool = pool.__class__(connection_class=pool.connection_class, **kwargs)
+    return redis.Redis(connection_pool=new_pool)
+
+
+class _Lease:
+    """Keeps the entries a handler is working on claimed, from a background thread."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._ids: list[bytes] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-lease", daemon=True)
+        self._thread.start()
+
+    def hold(self, ids: list[bytes]) -> None:
+        with self._lock:
+            self._ids = list(ids)
+
+    def release(self, entry_id: bytes | None = None) -> None:
+        with self._lock:
+            if entry_id is None:
+                self._ids = []
+            elif entry_id in self._ids:
+                self._ids.remove(entry_id)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        interval = max(self._worker.claim_idle_ms / 3000, 0.01)
+        while not self._stop.wait(interval):
+            with self._lock:
+                ids: list[Any] = list(self._ids)
+            if not ids:
+                continue
+            try:
+                # min-idle 0 and JUSTID: reset the idle time, keep the delivery count.
+                self._worker.redis.xclaim(
+                    self._worker.stream, self._worker.group, self._worker.consumer, 0, ids, justid=True
+                )
+            except redis.RedisError as exc:
+                LOG.warning("could not extend the lease on %d entries: %s", len(ids), exc)
+
+
+class Worker:
+    """Handles the messages of one stream as one consumer of a group.
+
+    Args:
+        client: a redis-py client for the server (the worker opens its own
+            connections to it, with bytes replies and a socket timeout above BLOCK).
+        stream: the stream's key.
+        group: the consumer group; created at ``0`` with MKSTREAM when missing.
+        consumer: this worker's consumer name. Give a restarted worker the same
+            name, so that it finishes its own pending entries first.
+        handler: ``handler(message_id, fields)``; raising means failure.
+        batch: entries per read, and per XACK.
+        block_ms: how long one read waits for new entries; also bounds how long
+            ``stop()`` takes.
+        claim_idle_ms: entries idle this long are taken over from other consumers,
+            and failed entries are retried after this long. Keep it above your
+            slowest handler (the lease keeper covers long handlers).
+        max_deliveries: after this many deliveries, a failure sends the entry to
+            the dead-letter stream.
+        dead_letter: the dead-letter stream's key; ``"<stream>:dead"`` by default.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str,
+        *,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        batch: int = 10,
+        block_ms: int = 2000,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 5,
+        dead_letter: str | None = None,
+    ) -> None:
+        for name, value in (("stream", stream), ("group", group), ("consumer", consumer)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string, not {value!r}")
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        for name, number, low in (
+            ("batch", batch, 1),
+            ("block_ms", block_ms, 1),
+            ("claim_idle_ms", claim_idle_ms, 1),
+            ("max_deliveries", max_deliveries, 1),
+        ):
+            if not isinstance(number, int) or isinstance(number, bool) or number < low:
+                raise ValueError(f"{name} must be a whole number of at least {low}, not {number!r}")
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.handler = handler
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
+        self.dead_letter = dead_letter or f"{stream}:dead"
+        if self.dead_letter == stream:
+            raise ValueError("the dead-letter stream must not be the stream itself")
+        # The socket must outlast the BLOCK, or a quiet stream looks like a dead server.
+        self.redis = _raw_client(client, socket_timeout=block_ms / 1000 + 10)
+        self.stats = WorkerStats()
+        self._stop = threading.Event()
+        self._script = self.redis.register_script(_DEAD_LETTER_SCRIPT)
+        self._last_sweep = float("-inf")
+        self._sweep_cursor: bytes | str = "0-0"
+        self._history_cursor: bytes | str = "0"
+        self._backoff = 0.0
+
+    # Public --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the current batch (it acknowledges that batch first)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, max_messages: int | None = None) -> WorkerStats:
+        """Handle messages until ``stop()`` is called or, with ``max_messages``,
+        until exactly that many have been handled and acknowledged or dead-lettered.
+
+        Returns the worker's stats.
+        """
+        if max_messages is not None and max_messages < 0:
+            raise ValueError(f"max_messages must be None or at least 0, not {max_messages}")
+        self._stop.clear()
+        lease = _Lease(self)
+        try:
+            done = 0
+            history_done = False
+            while not self._stop.is_set() and (max_messages is None or done < max_messages):
+                room = self.batch if max_messages is None else min(self.batch, max_messages - done)
+                try:
+                    if not history_done:
+                        entries, history_done = self._read_history(room)
+                    elif time.monotonic() - self._last_sweep >= self.claim_idle_ms / 1000:
+                        entries = self._sweep(room)
+                    else:
+                        entries = self._read_new(room)
+                    done += self._handle_batch(entries, lease)
+                    self._backoff = 0.0
+                except redis.RedisError as exc:
+                    self._survive(exc)
+            return self.stats
+        finally:
+            lease.close()
+
+    # Reading -----------------------------------------------------------------------------
+
+    def _ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            LOG.info("created group %s on %s", self.group, self.stream)
+        except redis.ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+
+    def _read_history(self, count: int) -> tuple[list[tuple[bytes, Any]], bool]:
+        """This consumer's own pending entries, a page at a time; True when there are no more."""
+        self._ensure_group()
+        reply: Any = self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: self._history_cursor}, count=count
+        )
+        entries = reply[0][1] if reply else []
+        if not entries:
+            return [], True
+        self._history_cursor = entries[-1][0]
+        return entries, False
+
+    def _read_new(self, count: int) -> list[tuple[bytes, Any]]:
+        reply: Any = self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=count, block=self.block_ms
+        )
+        return reply[0][1] if reply else []
+
+    def _sweep(self, count: int) -> list[tuple[bytes, Any]]:
+        """XAUTOCLAIM what has been idle for claim_idle_ms, following the cursor to 0-0.
+
+        Returns at most ``count`` entries; when there are more, the next call continues
+        from the cursor, and the sweep is over only when the cursor is back at 0-0.
+        """
+        claimed: list[tuple[bytes, Any]] = []
+        cursor = self._sweep_cursor
+        while len(claimed) < count:
+            reply: Any = self.redis.xautoclaim(
+                self.stream, self.group, self.consumer, self.claim_idle_ms, cursor, count=count - len(claimed)
+            )
+            cursor, entries = reply[0], reply[1]
+            deleted = reply[2] if len(reply) > 2 else []
+            if deleted:
+                self.stats.deleted += len(deleted)
+                LOG.warning(
+                    "%d pending entries of %s were deleted from the stream before anyone handled them: %s",
+                    len(deleted),
+                    self.stream,
+                    ", ".join(_text(entry_id) for entry_id in deleted[:10]),
+                )
+            claimed.extend(entries)
+            if _text(cursor) == "0-0":
+                self._last_sweep = time.monotonic()
+                break
+        # Not at the end yet: the next call goes on from here.
+        self._sweep_cursor = cursor
+        self.stats.reclaimed += len(claimed)
+        return claimed
+
+    # Handling ------------------------------------------------------------------------------
+
+    def _handle_batch(self, entries: list[tuple[bytes, Any]], lease: _Lease) -> int:
+        """Handle a batch; return how many entries were finished: handled and acknowledged,
+        or dead-lettered. Successes are acknowledged together, even if a Redis error
+        interrupts the batch."""
+        if not entries:
+            return 0
+        lease.hold([entry_id for entry_id, _ in entries])
+        to_ack: list[bytes] = []
+        handled = dead_lettered = 0
+        try:
+            for entry_id, raw_fields in entries:
+                message_id = _text(entry_id)
+                if not raw_fields:
+                    # A pending entry whose message was trimmed or deleted: nothing to handle.
+                    self.stats.deleted += 1
+                    LOG.warning("entry %s of %s was deleted before it was handled", message_id, self.stream)
+                    to_ack.append(entry_id)
+                    continue
+                try:
+                    fields = {key.decode("utf-8"): value.decode("utf-8") for key, value in raw_fields.items()}
+                except UnicodeDecodeError as exc:
+                    dead_lettered += self._dead_letter(entry_id, raw_fields, f"payload is not UTF-8: {exc}")
+                    lease.release(entry_id)
+                    continue
+                try:
+                    self.handler(message_id, fields)
+                except Exception as exc:  # the handler's failure is data, not a crash of the worker
+                    self.stats.failed += 1
+                    dead_lettered += self._after_failure(entry_id, raw_fields, f"{type(exc).__name__}: {exc}")
+                    lease.release(entry_id)
+                    continue
+                to_ack.append(entry_id)
+                handled += 1
+        finally:
+            try:
+                if to_ack:
+                    acked = self.redis.xack(self.stream, self.group, *to_ack)
+                    if acked != len(to_ack):
+                        self.stats.ack_mismatches += 1
+                        LOG.warning(
+                            "XACK removed %d of %d entries: some were claimed by another consumer, "
+                            "or the group was lost",
+                            acked,
+                            len(to_ack),
+                        )
+                    self.stats.handled += handled
+            finally:
+                lease.release()
+        return handled + dead_lettered
+
+    def _after_failure(self, entry_id: bytes, raw_fields: dict[bytes, bytes], reason: str) -> int:
+        """Leave a failed entry for a retry, or dead-letter it when it has had its deliveries."""
+        pending = self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
+        deliveries = int(pending[0]["times_delivered"]) if pending else 0
+        if pending and deliveries >= self.max_deliveries:
+            return self._dead_letter(entry_id, raw_fields, reason, deliveries)
+        LOG.warning(
+            "entry %s failed (delivery %d of %d), it will be retried: %s",
+            _text(entry_id),
+            deliveries,
+            self.max_deliveries,
+            reason,
+        )
+        return 0
+
+    def _dead_letter(
+        self, entry_id: bytes, raw_fields: dict[bytes, bytes], reason: str, deliveries: int | None = None
+    ) -> int:
+        if deliveries is None:
+            pending = self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
+            deliveries = int(pending[0]["times_delivered"]) if pending else 0
+        metadata = {
+            "original_id": entry_id,
+            "deliveries": str(deliveries).encode(),
+            "reason": reason.encode(),
+        }
+        pairs: list[bytes] = []
+        for key, value in raw_fields.items():
+            pairs += [key, value]
+        taken = set(raw_fields)
+        for name, value in metadata.items():
+            key = name.encode()
+            while key in taken:  # never hide one of the message's own fields
+                key = b"_" + key
+            taken.add(key)
+            pairs += [key, value]
+        moved = self._script(keys=[self.stream, self.dead_letter], args=[self.group, entry_id, *pairs])
+        if moved:
+            self.stats.dead_lettered += 1
+            LOG.error(
+                "entry %s moved to %s after %d deliveries: %s",
+                _text(entry_id),
+                self.dead_letter,
+                deliveries,
+                reason,
+            )
+            return 1
+        LOG.info("entry %s was no longer pending here: another worker finished or moved it", _text(entry_id))
+        return 0
+
+    # Errors -----------------------------------------------------------------------------------
+
+    def _survive(self, exc: redis.RedisError) -> None:
+        """Log a Redis error, wait (with backoff), and repair what can be repaired."""
+        self.stats.errors += 1
+        message = f"{type(exc).__name__}: {exc}"
+        self.stats.recent_errors = [*self.stats.recent_errors[-9:], message]
+        text = str(exc)
+        if text.startswith("NOGROUP"):
+            LOG.error("the group or the stream is gone (%s); creating them again", text)
+            history_reset = True
+        elif text.startswith("WRONGTYPE"):
+            LOG.error("%s holds another type of value, not a stream: waiting for it to be fixed", self.stream)
+            history_reset = False
+        else:
+            LOG.error("Redis error, retrying: %s", message)
+            history_reset = False
+        self._backoff = min(max(self._backoff * 2, 0.1), 5.0)
+        self._stop.wait(self._backoff * random.uniform(0.5, 1.0))
+        if history_reset:
+            with contextlib.suppress(redis.RedisError):
+                self._ensure_group()
+
+
+# Command line ------------------------------------------------------------------------------------
+
+
+def _load_handler(spec: str) -> Handler:
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise argparse.ArgumentTypeError(f"--handler must look like module:function, not {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise argparse.ArgumentTypeError(f"cannot import {module_name!r}: {exc}") from exc
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise argparse.ArgumentTypeError(f"{module_name} has no function {attribute!r}")
+    return handler  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.worker", description="Run one stream worker until SIGTERM or Ctrl-C."
+    )
+    parser.add_argument("--url", required=True, help="redis://[user:password@]host:port/db")
+    parser.add_argument("--stream", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--consumer", required=True, help="this worker's name; reuse it after a restart")
+    parser.add_argument("--handler", required=True, type=_load_handler, help="module:function")
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--block-ms", type=int, default=2000)
+    parser.add_argument("--claim-idle-ms", type=int, default=30_000)
+    parser.add_argument("--max-deliveries", type=int, default=5)
+    parser.add_argument("--dead-letter", default=None, help="dead-letter stream (default: <stream>:dead)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        worker = Worker(
+            redis.Redis.from_url(args.url),
+            args.stream,
+            group=args.group,
+            consumer=args.consumer,
+            handler=args.handler,
+            batch=args.batch,
+            block_ms=args.block_ms,
+            claim_idle_ms=args.claim_idle_ms,
+            max_deliveries=args.max_deliveries,
+            dead_letter=args.dead_letter,
+        )
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        LOG.info("signal %d: finishing the current batch, then stopping", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    LOG.info("worker %s of group %s on %s started", args.consumer, args.group, args.stream)
+    stats = worker.run()
+    LOG.info("stopped: %s", stats.report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

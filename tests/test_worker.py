@@ -1,0 +1,213 @@
+"""helpers.Worker on every backend: the happy path, restarts, reclaims, poison, bad payloads, bad settings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+import helpers
+
+
+def _send(client: redis.Redis, count: int, stream: str = "jobs", **extra: Any) -> list[str]:
+    return helpers.Producer(client, stream).send_many([{"seq": n, **extra} for n in range(count)])
+
+
+def _worker(
+    client: redis.Redis, handler: Callable[[str, dict[str, str]], Any], **kwargs: Any
+) -> helpers.Worker:
+    settings: dict[str, Any] = {"group": "workers", "consumer": "w1", "block_ms": 100, "claim_idle_ms": 200}
+    settings.update(kwargs)
+    return helpers.Worker(client, "jobs", handler=handler, **settings)
+
+
+def test_handles_everything_and_acknowledges(client: redis.Redis) -> None:
+    ids = _send(client, 25)
+    seen: list[tuple[str, dict[str, str]]] = []
+    stats = _worker(client, lambda message_id, fields: seen.append((message_id, fields))).run(max_messages=25)
+    assert [message_id for message_id, _ in seen] == ids
+    assert seen[3][1] == {"seq": "3"}
+    assert (stats.handled, stats.failed, stats.dead_lettered, stats.ack_mismatches) == (25, 0, 0, 0)
+    assert client.xpending("jobs", "workers")["pending"] == 0
+    assert "handled 25" in stats.report()
+
+
+def test_a_fresh_worker_picks_up_where_the_last_left_off(client: redis.Redis) -> None:
+    _send(client, 10)
+    seen: list[str] = []
+    _worker(client, lambda message_id, fields: seen.append(fields["seq"]), batch=3).run(max_messages=4)
+    _worker(client, lambda message_id, fields: seen.append(fields["seq"]), consumer="w2").run(max_messages=6)
+    assert seen == [str(n) for n in range(10)]
+
+
+def test_creates_group_and_stream_when_missing(client: redis.Redis) -> None:
+    seen: list[str] = []
+    worker = _worker(client, lambda message_id, fields: seen.append(fields["seq"]))
+    thread = threading.Thread(target=worker.run, kwargs={"max_messages": 3})
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not client.exists("jobs") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _send(client, 3)
+    thread.join(timeout=20)
+    assert not thread.is_alive() and seen == ["0", "1", "2"]
+
+
+def test_own_pending_entries_come_first(client: redis.Redis) -> None:
+    ids = _send(client, 6)
+    client.xgroup_create("jobs", "workers", id="0")
+    client.xreadgroup("workers", "w1", {"jobs": ">"}, count=2)  # w1 took two, then crashed
+    client.xreadgroup("workers", "other", {"jobs": ">"}, count=1)  # someone else has one
+    seen: list[str] = []
+    _worker(client, lambda message_id, fields: seen.append(message_id), claim_idle_ms=60_000).run(
+        max_messages=5
+    )
+    assert seen == [ids[0], ids[1], ids[3], ids[4], ids[5]]
+    assert [entry["message_id"] for entry in client.xpending_range("jobs", "workers", "-", "+", 10)] == [
+        ids[2]
+    ]
+
+
+def test_reclaims_entries_of_a_dead_consumer(client: redis.Redis) -> None:
+    ids = _send(client, 4)
+    client.xgroup_create("jobs", "workers", id="0")
+    client.xreadgroup("workers", "ghost", {"jobs": ">"}, count=3)
+    time.sleep(0.3)
+    seen: list[str] = []
+    stats = _worker(client, lambda message_id, fields: seen.append(message_id)).run(max_messages=4)
+    assert sorted(seen) == sorted(ids) and stats.reclaimed == 3
+    assert client.xpending("jobs", "workers")["pending"] == 0
+
+
+def _dead_letters(client: redis.Redis) -> list[tuple[str, dict[str, str]]]:
+    return client.xrange("jobs:dead")
+
+
+def test_poison_is_dead_lettered_once_and_the_rest_handled(client: redis.Redis) -> None:
+    helpers.Producer(client, "jobs").send_many([{"seq": 0}, {"seq": 1, "poison": "yes"}, {"seq": 2}])
+    seen: list[str] = []
+
+    def handler(message_id: str, fields: dict[str, str]) -> None:
+        if fields.get("poison"):
+            raise ValueError("cannot handle this")
+        seen.append(fields["seq"])
+
+    stats = _worker(client, handler, claim_idle_ms=50, max_deliveries=3).run(max_messages=3)
+    assert seen == ["0", "2"]
+    assert (stats.handled, stats.failed, stats.dead_lettered) == (2, 3, 1)
+    dead = _dead_letters(client)
+    assert len(dead) == 1
+    fields = dead[0][1]
+    assert fields["seq"] == "1" and fields["poison"] == "yes"
+    assert fields["deliveries"] == "3" and fields["reason"] == "ValueError: cannot handle this"
+    assert fields["original_id"] == client.xrange("jobs")[1][0]
+    assert client.xpending("jobs", "workers")["pending"] == 0
+
+
+def test_two_workers_racing_dead_letter_once(client: redis.Redis) -> None:
+    helpers.Producer(client, "jobs").send_many([{"seq": n, "poison": "yes"} for n in range(3)])
+
+    def always_fails(message_id: str, fields: dict[str, str]) -> None:
+        raise RuntimeError("no")
+
+    workers = [
+        _worker(client, always_fails, consumer=f"w{n}", claim_idle_ms=20, max_deliveries=2) for n in range(2)
+    ]
+    threads = [threading.Thread(target=worker.run) for worker in workers]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while client.xlen("jobs:dead") < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # give a racing duplicate the chance to appear
+    for worker in workers:
+        worker.stop()
+    for thread in threads:
+        thread.join(timeout=20)
+    originals = sorted(fields["original_id"] for _, fields in _dead_letters(client))
+    assert originals == sorted(entry_id for entry_id, _ in client.xrange("jobs"))
+    assert sum(worker.stats.dead_lettered for worker in workers) == 3
+
+
+def test_payload_that_is_not_utf8_is_dead_lettered_with_its_bytes(client: redis.Redis) -> None:
+    helpers.Producer(client, "jobs").send_many([{"seq": 0}, {"seq": 1, "blob": b"\xff\xfe"}, {"seq": 2}])
+    seen: list[str] = []
+    stats = _worker(client, lambda message_id, fields: seen.append(fields["seq"])).run(max_messages=3)
+    assert seen == ["0", "2"] and stats.dead_lettered == 1
+    raw = helpers.connect(decode_responses=False).xrange("jobs:dead")
+    assert raw[0][1][b"blob"] == b"\xff\xfe"
+    assert raw[0][1][b"reason"].startswith(b"payload is not UTF-8")
+
+
+def test_dead_letter_never_hides_a_field_of_the_message(client: redis.Redis) -> None:
+    helpers.Producer(client, "jobs").send({"reason": "customer asked", "seq": 1})
+
+    def fails(message_id: str, fields: dict[str, str]) -> None:
+        raise KeyError("x")
+
+    _worker(client, fails, max_deliveries=1).run(max_messages=1)
+    fields = _dead_letters(client)[0][1]
+    assert fields["reason"] == "customer asked" and fields["_reason"] == "KeyError: 'x'"
+
+
+def test_custom_dead_letter_key(client: redis.Redis) -> None:
+    helpers.Producer(client, "jobs").send({"seq": 1})
+
+    def fails(message_id: str, fields: dict[str, str]) -> None:
+        raise ValueError("x")
+
+    _worker(client, fails, max_deliveries=1, dead_letter="graveyard").run(max_messages=1)
+    assert client.xlen("graveyard") == 1 and client.exists("jobs:dead") == 0
+
+
+def test_stop_from_another_thread(client: redis.Redis) -> None:
+    worker = _worker(client, lambda message_id, fields: None)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    time.sleep(0.3)
+    worker.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_long_handler_keeps_its_lease(client: redis.Redis) -> None:
+    _send(client, 1)
+    stolen: list[Any] = []
+
+    def slow(message_id: str, fields: dict[str, str]) -> None:
+        # While this runs, a rival sweeps for entries idle 150 ms: the lease must keep it away.
+        for _ in range(6):
+            time.sleep(0.1)
+            reply = client.xautoclaim("jobs", "workers", "rival", 150, "0-0", justid=True)
+            stolen.extend(reply if isinstance(reply, list) else [])
+
+    _worker(client, slow, claim_idle_ms=150).run(max_messages=1)
+    assert stolen == []
+    assert client.xpending("jobs", "workers")["pending"] == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"group": ""}, ValueError, "group must be a non-empty string"),
+        ({"consumer": None}, ValueError, "consumer"),
+        ({"batch": 0}, ValueError, "batch must be a whole number of at least 1"),
+        ({"block_ms": 1.5}, ValueError, "block_ms"),
+        ({"max_deliveries": True}, ValueError, "max_deliveries"),
+        ({"dead_letter": "jobs"}, ValueError, "must not be the stream itself"),
+        ({"handler": "not callable"}, TypeError, "handler must be callable"),
+    ],
+)
+def test_bad_settings_are_refused(
+    client: redis.Redis, kwargs: dict[str, Any], error: type, words: str
+) -> None:
+    settings: dict[str, Any] = {"group": "g", "consumer": "c", "handler": lambda message_id, fields: None}
+    settings.update(kwargs)
+    with pytest.raises(error, match=words):
+        helpers.Worker(client, "jobs", **settings)
+    with pytest.raises(ValueError, match="max_messages"):
+        helpers.Worker(client, "jobs", group="g", consumer="c", handler=print).run(max_messages=-1)

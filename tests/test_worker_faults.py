@@ -1,0 +1,285 @@
+"""The worker under faults, on a real server on loopback (reliability notes, scenarios 1 to 12).
+
+Each test is bounded by a deadline and asserts outcomes, never timings.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import helpers
+
+pytestmark = pytest.mark.needs_server
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"gave up after {seconds:g} s waiting for {what}")
+
+
+def _start_cli_worker(url: str, consumer: str, handler: str, *extra: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "helpers.worker", "--url", url, "--stream", "jobs", "--group", "workers"]
+    command += ["--consumer", consumer, "--handler", handler, "--block-ms", "200", *extra]
+    env = {
+        **os.environ,
+        "RECORD_URL": url,
+        "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture()
+def server(server_binary: helpers.ServerBinary) -> Iterator[helpers.LocalServer]:
+    with helpers.LocalServer(server_binary) as private:
+        yield private
+
+
+def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer) -> None:
+    """Workers SIGKILLed again and again while messages flow: lost = 0; duplicates are counted."""
+    client = server.client()
+    total, kills_planned = 600, 12
+    producer = helpers.Producer(client, "jobs")
+
+    def produce() -> None:  # a steady flow, about 3 seconds long
+        for start in range(0, total, 20):
+            producer.send_many([{"seq": n} for n in range(start, start + 20)])
+            time.sleep(0.1)
+
+    flow = threading.Thread(target=produce)
+    flow.start()
+    names = ["w1", "w2", "w3"]
+    extra = ("--batch", "10", "--claim-idle-ms", "300")
+    workers = {name: _start_cli_worker(server.url, name, "worker_handlers:record", *extra) for name in names}
+    rng = random.Random(7)
+    try:
+        for kill in range(1, kills_planned + 1):
+            time.sleep(0.25)
+            victim = rng.choice(names)
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait(timeout=10)
+            # Half the time the same name comes back (it reads its own history first);
+            # otherwise a new name, and the dead one's entries wait for a sweep.
+            name = victim if rng.random() < 0.5 else f"{victim}-{kill}"
+            names[names.index(victim)] = name
+            workers[name] = _start_cli_worker(server.url, name, "worker_handlers:record", *extra)
+        flow.join(timeout=60)
+
+        def finished() -> bool:
+            group = next(g for g in client.xinfo_groups("jobs") if g["name"] == "workers")
+            return client.xlen("jobs") == total and group["lag"] == 0 and group["pending"] == 0
+
+        _wait_for(finished, 120, "the surviving workers to finish every message")
+    finally:
+        for process in workers.values():
+            process.kill()
+            process.wait(timeout=10)
+    handled = [int(seq) for seq in client.lrange("handled", 0, -1)]
+    lost = set(range(total)) - set(handled)
+    duplicates = len(handled) - len(set(handled))
+    print(f"\n{kills_planned} workers SIGKILLed, {total} messages: lost {len(lost)}, duplicates {duplicates}")
+    assert not lost
+    assert not set(handled) - set(range(total)), "handled something that was never sent"
+
+
+def test_sigterm_finishes_the_batch_and_exits_zero(server: helpers.LocalServer) -> None:
+    client = server.client()
+    process = _start_cli_worker(server.url, "w1", "worker_handlers:record")
+    assert process.stderr is not None
+    _wait_for(lambda: client.exists("jobs") == 1, 30, "the worker to create its group")
+    helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(50)])
+    _wait_for(lambda: client.llen("handled") > 0, 30, "the worker to start handling")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    log = process.stderr.read()
+    assert "finishing the current batch" in log and "stopped: handled" in log
+    assert client.xpending("jobs", "workers")["pending"] == 0
+
+
+def test_cli_refuses_a_bad_handler(server: helpers.LocalServer) -> None:
+    process = _start_cli_worker(server.url, "w1", "no_such_module:nope")
+    assert process.wait(timeout=30) == 2
+    assert process.stderr is not None and "cannot import 'no_such_module'" in process.stderr.read()
+
+
+def _run_in_thread(worker: helpers.Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _stop(worker: helpers.Worker, thread: threading.Thread) -> None:
+    worker.stop()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+
+
+def _counting_worker(client: redis.Redis, seen: list[str], **kwargs: Any) -> helpers.Worker:
+    settings: dict[str, Any] = {"group": "workers", "consumer": "w1", "block_ms": 100, "claim_idle_ms": 200}
+    settings.update(kwargs)
+    return helpers.Worker(
+        client, "jobs", handler=lambda message_id, fields: seen.append(fields["seq"]), **settings
+    )
+
+
+def test_server_crash_with_aof_always_keeps_acknowledged_work(server_binary: helpers.ServerBinary) -> None:
+    with helpers.LocalServer(server_binary, appendonly=True, appendfsync="always") as server:
+        client = server.client()
+        ids = helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(50)])
+        seen: list[str] = []
+        _counting_worker(client, seen).run(max_messages=20)
+        client.xreadgroup("workers", "w2", {"jobs": ">"}, count=5)  # taken, not acknowledged
+        server.kill()
+        server.restart()
+        client = server.client()
+        assert [entry_id for entry_id, _ in client.xrange("jobs")] == ids
+        pending = client.xpending_range("jobs", "workers", "-", "+", 100)
+        assert [(entry["message_id"], entry["consumer"]) for entry in pending] == [
+            (i, "w2") for i in ids[20:25]
+        ]
+        group = client.xinfo_groups("jobs")[0]
+        assert group["last-delivered-id"] == ids[24]
+        # And a worker carries on from there: the 25 never delivered, then w2's 5 once they are idle.
+        _counting_worker(client, seen, consumer="w3").run(max_messages=30)
+        assert sorted(map(int, seen)) == list(range(50))
+
+
+def test_server_crash_without_persistence_loses_everything(server: helpers.LocalServer) -> None:
+    client = server.client()
+    helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(10)])
+    _counting_worker(client, []).run(max_messages=5)
+    server.kill()
+    server.restart()
+    client = server.client()
+    assert client.exists("jobs") == 0  # stream, group and PEL: all gone
+
+
+def test_worker_survives_its_connection_being_killed(server: helpers.LocalServer) -> None:
+    client = server.client()
+    seen: list[str] = []
+    worker = _counting_worker(client, seen)
+    thread = _run_in_thread(worker)
+    helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(5)])
+    _wait_for(lambda: len(seen) == 5, 20, "the first five messages")
+    for _ in range(3):
+        client.client_kill_filter(_type="normal", skipme=True)
+        time.sleep(0.1)
+    helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(5, 10)])
+    _wait_for(lambda: len(seen) >= 10, 30, "the worker to reconnect and handle the rest")
+    _stop(worker, thread)
+    assert sorted(set(map(int, seen))) == list(range(10))
+
+
+def test_entries_trimmed_while_pending_are_reported_not_crashed_on(server: helpers.LocalServer) -> None:
+    client = server.client()
+    helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(6)])
+    client.xgroup_create("jobs", "workers", id="0")
+    client.xreadgroup("workers", "w1", {"jobs": ">"}, count=2)  # w1's own history
+    client.xreadgroup("workers", "ghost", {"jobs": ">"}, count=2)  # someone else's, for a sweep
+    client.xtrim("jobs", maxlen=2, approximate=False)  # both pairs trimmed away
+    time.sleep(0.3)
+    seen: list[str] = []
+    worker = _counting_worker(client, seen)
+    stats = worker.run(max_messages=2)
+    assert seen == ["4", "5"]
+    _wait_for(lambda: client.xpending("jobs", "workers")["pending"] == 0, 10, "the PEL to empty")
+    assert stats.deleted == 4
+
+
+def test_group_destroyed_or_key_deleted_while_running(server: helpers.LocalServer) -> None:
+    """Documented outcome: the worker recreates the group at 0 (and the stream), so whatever is
+    still in the stream is delivered again: at-least-once, as always."""
+    client = server.client()
+    seen: list[str] = []
+    worker = _counting_worker(client, seen)
+    thread = _run_in_thread(worker)
+    helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(3)])
+    _wait_for(lambda: len(seen) == 3, 20, "the first messages")
+    client.xgroup_destroy("jobs", "workers")
+    helpers.Producer(client, "jobs").send({"seq": 3})
+    _wait_for(lambda: "3" in seen, 30, "the worker to recreate its group")
+    client.delete("jobs")
+    _wait_for(lambda: client.exists("jobs") == 1, 30, "the worker to recreate the stream")
+    helpers.Producer(client, "jobs").send({"seq": 4})
+    _wait_for(lambda: "4" in seen, 30, "a message on the recreated stream")
+    _stop(worker, thread)
+    assert worker.stats.errors >= 1
+    assert any("NOGROUP" in error for error in worker.stats.recent_errors)
+
+
+def test_wrong_key_type_backs_off_and_recovers(server: helpers.LocalServer) -> None:
+    client = server.client()
+    client.set("jobs", "oops")
+    seen: list[str] = []
+    worker = _counting_worker(client, seen)
+    thread = _run_in_thread(worker)
+    _wait_for(lambda: worker.stats.errors >= 2, 20, "WRONGTYPE errors")
+    assert thread.is_alive()
+    assert all("WRONGTYPE" in error for error in worker.stats.recent_errors)
+    errors_then = worker.stats.errors
+    time.sleep(1)
+    assert worker.stats.errors - errors_then < 20, "the worker must back off, not spin"
+    client.delete("jobs")
+    helpers.Producer(client, "jobs").send({"seq": 1})
+    _wait_for(lambda: seen == ["1"], 30, "the worker to recover once the key is fixed")
+    _stop(worker, thread)
+
+
+ACL_USERS = [
+    "default off",
+    "producer on >producer-secret resetkeys resetchannels ~jobs:* -@all +xadd",
+    # The worker's own commands on the queue, and XADD only on dead-letter keys (a selector).
+    "worker on >worker-secret resetkeys resetchannels ~jobs:* -@all +xreadgroup +xack +xautoclaim "
+    "+xclaim +xpending +xgroup|create +evalsha +script|load (~jobs:*:dead +xadd)",
+]
+
+
+def test_least_privilege_users(server_binary: helpers.ServerBinary) -> None:
+    with helpers.LocalServer(server_binary, users=ACL_USERS) as server:
+        producer_client = server.client(username="producer", password="producer-secret")
+        worker_client = server.client(username="worker", password="worker-secret")
+        helpers.Producer(producer_client, "jobs:email").send_many([{"seq": 0}, {"seq": 1, "poison": "y"}])
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            producer_client.xreadgroup("workers", "p", {"jobs:email": ">"})
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            worker_client.xadd("jobs:email", {"forged": "1"})
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            worker_client.flushall()
+
+        seen: list[str] = []
+
+        def handler(message_id: str, fields: dict[str, str]) -> None:
+            if fields.get("poison"):
+                raise ValueError("poison")
+            seen.append(fields["seq"])
+
+        worker = helpers.Worker(
+            worker_client,
+            "jobs:email",
+            group="workers",
+            consumer="w1",
+            handler=handler,
+            block_ms=100,
+            claim_idle_ms=50,
+            max_deliveries=2,
+        )
+        stats = worker.run(max_messages=2)
+        assert seen == ["0"] and stats.dead_lettered == 1 and stats.errors == 0
+        assert producer_client.xadd("jobs:email:dead", {"x": 1})  # the producer may write any jobs:* key

@@ -60,7 +60,6 @@ from .views import (
     split_id,
     stream_info_frame,
 )
-from .worker import Worker, WorkerStats
 
 __all__ = [
     "BACKENDS",
@@ -115,3 +114,13 @@ __all__ = [
     "split_id",
     "stream_info_frame",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The worker is imported on first use, not with the package, so that
+    # `python -m helpers.worker` runs it as a fresh module.
+    if name in ("Worker", "WorkerStats"):
+        from . import worker
+
+        return getattr(worker, name)
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")

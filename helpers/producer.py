@@ -110,7 +110,12 @@ class Producer:
             MessageError: the message was refused; nothing was written.
             WrongKeyTypeError: the key holds something other than a stream.
         """
-        return self.send_many([fields])[0]
+        encoded = encode_message(fields, self.max_payload_bytes)
+        try:
+            reply = self.client.xadd(self.stream, encoded, maxlen=self.maxlen, approximate=self.approximate)  # type: ignore[arg-type]
+        except redis.ResponseError as exc:
+            raise self._wrong_type(exc) from exc
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
 
     def send_many(self, messages: Sequence[Mapping[Any, Any]]) -> list[str]:
         """Append several messages in one round trip; return their IDs, in order.
@@ -137,14 +142,18 @@ class Producer:
         try:
             replies = pipe.execute()
         except redis.ResponseError as exc:
-            # A pipeline's error names the command first: "Command # 1 (XADD ...) ... WRONGTYPE ...".
-            if "WRONGTYPE" in str(exc):
-                raise WrongKeyTypeError(
-                    f"{self.stream} holds a {_type_name(self.client, self.stream)}, not a stream: "
-                    "use another key, or delete this one if it is stale"
-                ) from exc
-            raise
+            raise self._wrong_type(exc) from exc
         return [reply.decode() if isinstance(reply, bytes) else str(reply) for reply in replies]
+
+    def _wrong_type(self, exc: redis.ResponseError) -> Exception:
+        """A clear error for WRONGTYPE; any other error as it was."""
+        # A pipeline's error names the command first: "Command # 1 (XADD ...) ... WRONGTYPE ...".
+        if "WRONGTYPE" not in str(exc):
+            return exc
+        return WrongKeyTypeError(
+            f"{self.stream} holds a {_type_name(self.client, self.stream)}, not a stream: "
+            "use another key, or delete this one if it is stale"
+        )
 
 
 def _type_name(client: redis.Redis, key: str) -> str:

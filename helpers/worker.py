@@ -86,18 +86,37 @@ class WorkerStats:
         )
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+def _is_utf8(fields: dict[str, str]) -> bool:
+    """False if a name or value held bytes that were not UTF-8 (they arrive as surrogates)."""
+    try:
+        for name, value in fields.items():
+            # Most payloads are ASCII, which isascii() settles in C without a copy.
+            if not (name.isascii() and value.isascii()):
+                name.encode("utf-8")
+                value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
-def _raw_client(client: redis.Redis, socket_timeout: float) -> redis.Redis:
-    """A client for the same server that returns bytes and waits ``socket_timeout`` for replies.
+def _original_bytes(text: str) -> bytes:
+    """The bytes a field arrived as, bad ones included."""
+    return text.encode("utf-8", "surrogateescape")
 
-    Bytes, because one payload that is not UTF-8 must fail alone, not the whole batch.
+
+def _reading_client(client: redis.Redis, socket_timeout: float) -> redis.Redis:
+    """A client for the same server that waits ``socket_timeout`` for replies and decodes
+    them leniently.
+
+    Replies are decoded as UTF-8 with ``surrogateescape``: a payload that is not UTF-8
+    arrives with its bad bytes kept as surrogates, so that it can fail alone (and be
+    dead-lettered byte for byte) instead of failing the whole batch.
     """
     pool = client.connection_pool
     kwargs = dict(pool.connection_kwargs)
-    kwargs["decode_responses"] = False
+    kwargs["decode_responses"] = True
+    kwargs["encoding"] = "utf-8"
+    kwargs["encoding_errors"] = "surrogateescape"
     if "server" not in kwargs:  # fakeredis has no socket to time out
         kwargs["socket_timeout"] = socket_timeout
     new_pool = pool.__class__(connection_class=pool.connection_class, **kwargs)
@@ -109,17 +128,17 @@ class _Lease:
 
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
-        self._ids: list[bytes] = []
+        self._ids: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-lease", daemon=True)
         self._thread.start()
 
-    def hold(self, ids: list[bytes]) -> None:
+    def hold(self, ids: list[str]) -> None:
         with self._lock:
             self._ids = list(ids)
 
-    def release(self, entry_id: bytes | None = None) -> None:
+    def release(self, entry_id: str | None = None) -> None:
         with self._lock:
             if entry_id is None:
                 self._ids = []
@@ -151,7 +170,7 @@ class Worker:
 
     Args:
         client: a redis-py client for the server (the worker opens its own
-            connections to it, with bytes replies and a socket timeout above BLOCK).
+            connections to it, with a socket timeout above BLOCK).
         stream: the stream's key.
         group: the consumer group; created at ``0`` with MKSTREAM when missing.
         consumer: this worker's consumer name. Give a restarted worker the same
@@ -207,13 +226,13 @@ class Worker:
         if self.dead_letter == stream:
             raise ValueError("the dead-letter stream must not be the stream itself")
         # The socket must outlast the BLOCK, or a quiet stream looks like a dead server.
-        self.redis = _raw_client(client, socket_timeout=block_ms / 1000 + 10)
+        self.redis = _reading_client(client, socket_timeout=block_ms / 1000 + 10)
         self.stats = WorkerStats()
         self._stop = threading.Event()
         self._script = self.redis.register_script(_DEAD_LETTER_SCRIPT)
         self._last_sweep = float("-inf")
-        self._sweep_cursor: bytes | str = "0-0"
-        self._history_cursor: bytes | str = "0"
+        self._sweep_cursor = "0-0"
+        self._history_cursor = "0"
         self._backoff = 0.0
 
     # Public --------------------------------------------------------------------------
@@ -266,7 +285,7 @@ class Worker:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
 
-    def _read_history(self, count: int) -> tuple[list[tuple[bytes, Any]], bool]:
+    def _read_history(self, count: int) -> tuple[list[tuple[str, Any]], bool]:
         """This consumer's own pending entries, a page at a time; True when there are no more."""
         self._ensure_group()
         reply: Any = self.redis.xreadgroup(
@@ -278,19 +297,19 @@ class Worker:
         self._history_cursor = entries[-1][0]
         return entries, False
 
-    def _read_new(self, count: int) -> list[tuple[bytes, Any]]:
+    def _read_new(self, count: int) -> list[tuple[str, Any]]:
         reply: Any = self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=self.block_ms
         )
         return reply[0][1] if reply else []
 
-    def _sweep(self, count: int) -> list[tuple[bytes, Any]]:
+    def _sweep(self, count: int) -> list[tuple[str, Any]]:
         """XAUTOCLAIM what has been idle for claim_idle_ms, following the cursor to 0-0.
 
         Returns at most ``count`` entries; when there are more, the next call continues
         from the cursor, and the sweep is over only when the cursor is back at 0-0.
         """
-        claimed: list[tuple[bytes, Any]] = []
+        claimed: list[tuple[str, Any]] = []
         cursor = self._sweep_cursor
         while len(claimed) < count:
             reply: Any = self.redis.xautoclaim(
@@ -304,10 +323,10 @@ class Worker:
                     "%d pending entries of %s were deleted from the stream before anyone handled them: %s",
                     len(deleted),
                     self.stream,
-                    ", ".join(_text(entry_id) for entry_id in deleted[:10]),
+                    ", ".join(deleted[:10]),
                 )
             claimed.extend(entries)
-            if _text(cursor) == "0-0":
+            if cursor == "0-0":
                 self._last_sweep = time.monotonic()
                 break
         # Not at the end yet: the next call goes on from here.
@@ -317,35 +336,32 @@ class Worker:
 
     # Handling ------------------------------------------------------------------------------
 
-    def _handle_batch(self, entries: list[tuple[bytes, Any]], lease: _Lease) -> int:
+    def _handle_batch(self, entries: list[tuple[str, Any]], lease: _Lease) -> int:
         """Handle a batch; return how many entries were finished: handled and acknowledged,
         or dead-lettered. Successes are acknowledged together, even if a Redis error
         interrupts the batch."""
         if not entries:
             return 0
         lease.hold([entry_id for entry_id, _ in entries])
-        to_ack: list[bytes] = []
+        to_ack: list[str] = []
         handled = dead_lettered = 0
         try:
-            for entry_id, raw_fields in entries:
-                message_id = _text(entry_id)
-                if not raw_fields:
+            for entry_id, fields in entries:
+                if not fields:
                     # A pending entry whose message was trimmed or deleted: nothing to handle.
                     self.stats.deleted += 1
-                    LOG.warning("entry %s of %s was deleted before it was handled", message_id, self.stream)
+                    LOG.warning("entry %s of %s was deleted before it was handled", entry_id, self.stream)
                     to_ack.append(entry_id)
                     continue
-                try:
-                    fields = {key.decode("utf-8"): value.decode("utf-8") for key, value in raw_fields.items()}
-                except UnicodeDecodeError as exc:
-                    dead_lettered += self._dead_letter(entry_id, raw_fields, f"payload is not UTF-8: {exc}")
+                if not _is_utf8(fields):
+                    dead_lettered += self._dead_letter(entry_id, fields, "payload is not UTF-8")
                     lease.release(entry_id)
                     continue
                 try:
-                    self.handler(message_id, fields)
+                    self.handler(entry_id, fields)
                 except Exception as exc:  # the handler's failure is data, not a crash of the worker
                     self.stats.failed += 1
-                    dead_lettered += self._after_failure(entry_id, raw_fields, f"{type(exc).__name__}: {exc}")
+                    dead_lettered += self._after_failure(entry_id, fields, f"{type(exc).__name__}: {exc}")
                     lease.release(entry_id)
                     continue
                 to_ack.append(entry_id)
@@ -367,15 +383,15 @@ class Worker:
                 lease.release()
         return handled + dead_lettered
 
-    def _after_failure(self, entry_id: bytes, raw_fields: dict[bytes, bytes], reason: str) -> int:
+    def _after_failure(self, entry_id: str, fields: dict[str, str], reason: str) -> int:
         """Leave a failed entry for a retry, or dead-letter it when it has had its deliveries."""
         pending = self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
         deliveries = int(pending[0]["times_delivered"]) if pending else 0
         if pending and deliveries >= self.max_deliveries:
-            return self._dead_letter(entry_id, raw_fields, reason, deliveries)
+            return self._dead_letter(entry_id, fields, reason, deliveries)
         LOG.warning(
             "entry %s failed (delivery %d of %d), it will be retried: %s",
-            _text(entry_id),
+            entry_id,
             deliveries,
             self.max_deliveries,
             reason,
@@ -383,38 +399,33 @@ class Worker:
         return 0
 
     def _dead_letter(
-        self, entry_id: bytes, raw_fields: dict[bytes, bytes], reason: str, deliveries: int | None = None
+        self, entry_id: str, fields: dict[str, str], reason: str, deliveries: int | None = None
     ) -> int:
         if deliveries is None:
             pending = self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
             deliveries = int(pending[0]["times_delivered"]) if pending else 0
-        metadata = {
-            "original_id": entry_id,
-            "deliveries": str(deliveries).encode(),
-            "reason": reason.encode(),
-        }
+        metadata = {"original_id": entry_id, "deliveries": str(deliveries), "reason": reason}
         pairs: list[bytes] = []
-        for key, value in raw_fields.items():
-            pairs += [key, value]
-        taken = set(raw_fields)
+        for name, value in fields.items():
+            pairs += [_original_bytes(name), _original_bytes(value)]  # byte for byte, as sent
+        taken = set(fields)
         for name, value in metadata.items():
-            key = name.encode()
-            while key in taken:  # never hide one of the message's own fields
-                key = b"_" + key
-            taken.add(key)
-            pairs += [key, value]
+            while name in taken:  # never hide one of the message's own fields
+                name = "_" + name
+            taken.add(name)
+            pairs += [name.encode(), value.encode("utf-8", "backslashreplace")]
         moved = self._script(keys=[self.stream, self.dead_letter], args=[self.group, entry_id, *pairs])
         if moved:
             self.stats.dead_lettered += 1
             LOG.error(
                 "entry %s moved to %s after %d deliveries: %s",
-                _text(entry_id),
+                entry_id,
                 self.dead_letter,
                 deliveries,
                 reason,
             )
             return 1
-        LOG.info("entry %s was no longer pending here: another worker finished or moved it", _text(entry_id))
+        LOG.info("entry %s was no longer pending here: another worker finished or moved it", entry_id)
         return 0
 
     # Errors -----------------------------------------------------------------------------------

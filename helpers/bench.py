@@ -1,0 +1,224 @@
+"""Throughput of the helpers' Producer and Worker against raw redis-py loops, measured in one run.
+
+    python -m helpers.bench              # a private server from the usual binary
+    python -m helpers.bench --url URL    # a server of your own (it writes bench:* keys)
+
+Every number is a median of ``--rounds`` rounds on the same server in the same
+run, and the report gives ratios, because the machine is shared and noisy:
+absolute numbers mean little, ratios measured side by side do. Targets
+(see the course notes): Worker >= 0.85 of the raw batched loop, batched
+Producer >= 0.90 of raw pipelined XADD, single sends >= 0.90 of raw XADD, and
+1, 2, 4 worker processes with a 1 ms handler >= 0.90 of the ideal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from .producer import Producer
+from .servers import LocalServer
+from .worker import Worker
+
+__all__ = ["main", "sleep_1ms"]
+
+PAYLOAD = {"task": "x" * 90, "n": "1"}  # about 100 bytes, as in the course's baselines
+
+
+def sleep_1ms(message_id: str, fields: dict[str, str]) -> None:
+    """A handler that waits 1 ms, like a small I/O call (used by the process-scaling runs)."""
+    time.sleep(0.001)
+
+
+def _median_rate(rounds: int, count: int, setup: Callable[[], None], run: Callable[[], None]) -> float:
+    rates = []
+    for _ in range(rounds):
+        setup()
+        started = time.perf_counter()
+        run()
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def _fill(client: redis.Redis, stream: str, count: int) -> None:
+    client.delete(stream)
+    pipe = client.pipeline(transaction=False)
+    for n in range(count):
+        pipe.xadd(stream, PAYLOAD)  # type: ignore[arg-type]
+        if n % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+    client.xgroup_create(stream, "g", id="0")
+
+
+def bench_producer(client: redis.Redis, rounds: int, count: int) -> dict[str, float]:
+    stream = "bench:produce"
+
+    def reset() -> None:
+        client.delete(stream)
+
+    def raw_single() -> None:
+        for _ in range(count):
+            client.xadd(stream, PAYLOAD)  # type: ignore[arg-type]
+
+    producer = Producer(client, stream)
+
+    def helper_single() -> None:
+        for _ in range(count):
+            producer.send(PAYLOAD)
+
+    def raw_pipelined() -> None:
+        for start in range(0, count, 100):
+            pipe = client.pipeline(transaction=False)
+            for _ in range(min(100, count - start)):
+                pipe.xadd(stream, PAYLOAD)  # type: ignore[arg-type]
+            pipe.execute()
+
+    def helper_batched() -> None:
+        for start in range(0, count, 100):
+            producer.send_many([PAYLOAD] * min(100, count - start))
+
+    return {
+        "raw XADD, one at a time": _median_rate(rounds, count, reset, raw_single),
+        "Producer.send": _median_rate(rounds, count, reset, helper_single),
+        "raw XADD, pipelined by 100": _median_rate(rounds, count, reset, raw_pipelined),
+        "Producer.send_many by 100": _median_rate(rounds, count, reset, helper_batched),
+    }
+
+
+def bench_consumer(url: str, rounds: int, count: int) -> dict[str, float]:
+    stream = "bench:consume"
+    text_client = redis.Redis.from_url(url, decode_responses=True)
+
+    def reset() -> None:
+        _fill(text_client, stream, count)
+
+    def raw_batched() -> None:
+        handled = 0
+        while handled < count:
+            reply: Any = text_client.xreadgroup("g", "raw", {stream: ">"}, count=100)
+            entries = reply[0][1]
+            for _entry_id, _fields in entries:
+                pass  # a no-op handler
+            text_client.xack(stream, "g", *[entry_id for entry_id, _ in entries])
+            handled += len(entries)
+
+    def helper_worker() -> None:
+        worker = Worker(
+            text_client, stream, group="g", consumer="helper", handler=lambda i, f: None, batch=100
+        )
+        worker.run(max_messages=count)
+
+    return {
+        "raw XREADGROUP 100 + XACK (str replies)": _median_rate(rounds, count, reset, raw_batched),
+        "Worker, batch 100, no-op handler": _median_rate(rounds, count, reset, helper_worker),
+    }
+
+
+def bench_processes(url: str, processes: int, count: int) -> float:
+    """Messages per second for ``processes`` CLI workers with a 1 ms handler.
+
+    The workers start first and wait on an empty stream; the clock runs from the
+    moment the messages are in the stream to the last acknowledgement.
+    """
+    client = redis.Redis.from_url(url, decode_responses=True)
+    stream = "bench:scale"
+    client.delete(stream)
+    client.xgroup_create(stream, "g", id="0", mkstream=True)
+    command = [sys.executable, "-m", "helpers.worker", "--url", url, "--stream", stream, "--group", "g"]
+    command += ["--handler", "helpers.bench:sleep_1ms", "--batch", "10", "--block-ms", "100"]
+    command += ["--log-level", "WARNING"]
+    workers = [subprocess.Popen([*command, "--consumer", f"w{n}"]) for n in range(processes)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(client.xinfo_consumers(stream, "g")) < processes and time.monotonic() < deadline:
+            time.sleep(0.01)  # a consumer appears at its first read: the worker is ready
+        pipe = client.pipeline(transaction=False)
+        for _ in range(count):
+            pipe.xadd(stream, PAYLOAD)  # type: ignore[arg-type]
+        pipe.execute()
+        started = time.perf_counter()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            group = client.xinfo_groups(stream)[0]
+            if group["lag"] == 0 and group["pending"] == 0:
+                break
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+    return count / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a server of your own (default: a private one)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=20_000, help="messages per producer/consumer round")
+    parser.add_argument("--scale-messages", type=int, default=2_000, help="messages per process-scaling run")
+    args = parser.parse_args(argv)
+
+    server = None if args.url else LocalServer().start()
+    url = args.url or (server.url if server else "")
+    try:
+        client = redis.Redis.from_url(url)
+        print(f"server: {url}; {args.rounds} rounds, medians\n")
+        produced = bench_producer(client, args.rounds, args.messages)
+        consumed = bench_consumer(url, args.rounds, args.messages)
+        for name, rate in {**produced, **consumed}.items():
+            print(f"{name:45} {rate:10,.0f} messages/s")
+        print()
+        ratios = [
+            (
+                "Producer.send / raw XADD",
+                produced["Producer.send"] / produced["raw XADD, one at a time"],
+                0.90,
+            ),
+            (
+                "Producer.send_many / raw pipelined XADD",
+                produced["Producer.send_many by 100"] / produced["raw XADD, pipelined by 100"],
+                0.90,
+            ),
+            (
+                "Worker / raw batched loop",
+                consumed["Worker, batch 100, no-op handler"]
+                / consumed["raw XREADGROUP 100 + XACK (str replies)"],
+                0.85,
+            ),
+        ]
+        for name, ratio, target in ratios:
+            print(f"{name:45} {ratio:10.2f}   (target >= {target:.2f})")
+        print()
+        # The ideal: each process handles one message per handler call, and a 1 ms
+        # sleep really takes a little longer; measure how long, here and now.
+        started = time.perf_counter()
+        for _ in range(500):
+            sleep_1ms("", {})
+        per_process_ideal = 500 / (time.perf_counter() - started)
+        print(f"ideal per process (1 / measured handler time) {per_process_ideal:10,.0f} messages/s")
+        one = None
+        for processes in (1, 2, 4):
+            rate = bench_processes(url, processes, args.scale_messages)
+            one = one or rate
+            print(
+                f"{processes} worker process(es), 1 ms handler {rate:10,.0f} messages/s"
+                f"   {rate / (processes * per_process_ideal):.2f} of ideal, {rate / one:.2f}x one process"
+            )
+        return 0
+    finally:
+        if server is not None:
+            server.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

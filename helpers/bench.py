@@ -31,20 +31,34 @@ __all__ = ["main", "sleep_1ms"]
 
 PAYLOAD = {"task": "x" * 90, "n": "1"}  # about 100 bytes, as in the course's baselines
 
+# (raw name, helper name, raw rate, helper rate, median ratio, target ratio)
+Comparison = tuple[str, str, float, float, float, float]
+
 
 def sleep_1ms(message_id: str, fields: dict[str, str]) -> None:
     """A handler that waits 1 ms, like a small I/O call (used by the process-scaling runs)."""
     time.sleep(0.001)
 
 
-def _median_rate(rounds: int, count: int, setup: Callable[[], None], run: Callable[[], None]) -> float:
-    rates = []
+def _paired_rates(
+    rounds: int, count: int, setup: Callable[[], None], raw: Callable[[], None], helper: Callable[[], None]
+) -> tuple[float, float, float]:
+    """Median rates of ``raw`` and ``helper``, and the median of their per-round ratios.
+
+    The two alternate within each round, so that both see the same machine.
+    """
+    raw_rates, helper_rates, ratios = [], [], []
     for _ in range(rounds):
-        setup()
-        started = time.perf_counter()
-        run()
-        rates.append(count / (time.perf_counter() - started))
-    return statistics.median(rates)
+        pair = []
+        for run in (raw, helper):
+            setup()
+            started = time.perf_counter()
+            run()
+            pair.append(count / (time.perf_counter() - started))
+        raw_rates.append(pair[0])
+        helper_rates.append(pair[1])
+        ratios.append(pair[1] / pair[0])
+    return statistics.median(raw_rates), statistics.median(helper_rates), statistics.median(ratios)
 
 
 def _fill(client: redis.Redis, stream: str, count: int) -> None:
@@ -58,7 +72,7 @@ def _fill(client: redis.Redis, stream: str, count: int) -> None:
     client.xgroup_create(stream, "g", id="0")
 
 
-def bench_producer(client: redis.Redis, rounds: int, count: int) -> dict[str, float]:
+def bench_producer(client: redis.Redis, rounds: int, count: int) -> list[Comparison]:
     stream = "bench:produce"
 
     def reset() -> None:
@@ -85,15 +99,15 @@ def bench_producer(client: redis.Redis, rounds: int, count: int) -> dict[str, fl
         for start in range(0, count, 100):
             producer.send_many([PAYLOAD] * min(100, count - start))
 
-    return {
-        "raw XADD, one at a time": _median_rate(rounds, count, reset, raw_single),
-        "Producer.send": _median_rate(rounds, count, reset, helper_single),
-        "raw XADD, pipelined by 100": _median_rate(rounds, count, reset, raw_pipelined),
-        "Producer.send_many by 100": _median_rate(rounds, count, reset, helper_batched),
-    }
+    single = _paired_rates(rounds, count, reset, raw_single, helper_single)
+    batched = _paired_rates(rounds, count, reset, raw_pipelined, helper_batched)
+    return [
+        ("raw XADD, one at a time", "Producer.send", *single, 0.90),
+        ("raw XADD, pipelined by 100", "Producer.send_many by 100", *batched, 0.90),
+    ]
 
 
-def bench_consumer(url: str, rounds: int, count: int) -> dict[str, float]:
+def bench_consumer(url: str, rounds: int, count: int) -> list[Comparison]:
     stream = "bench:consume"
     text_client = redis.Redis.from_url(url, decode_responses=True)
 
@@ -116,10 +130,8 @@ def bench_consumer(url: str, rounds: int, count: int) -> dict[str, float]:
         )
         worker.run(max_messages=count)
 
-    return {
-        "raw XREADGROUP 100 + XACK (str replies)": _median_rate(rounds, count, reset, raw_batched),
-        "Worker, batch 100, no-op handler": _median_rate(rounds, count, reset, helper_worker),
-    }
+    rates = _paired_rates(rounds, count, reset, raw_batched, helper_worker)
+    return [("raw XREADGROUP 100 + XACK (str replies)", "Worker, batch 100, no-op handler", *rates, 0.85)]
 
 
 def bench_processes(url: str, processes: int, count: int) -> float:
@@ -172,32 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url or (server.url if server else "")
     try:
         client = redis.Redis.from_url(url)
-        print(f"server: {url}; {args.rounds} rounds, medians\n")
-        produced = bench_producer(client, args.rounds, args.messages)
-        consumed = bench_consumer(url, args.rounds, args.messages)
-        for name, rate in {**produced, **consumed}.items():
-            print(f"{name:45} {rate:10,.0f} messages/s")
-        print()
-        ratios = [
-            (
-                "Producer.send / raw XADD",
-                produced["Producer.send"] / produced["raw XADD, one at a time"],
-                0.90,
-            ),
-            (
-                "Producer.send_many / raw pipelined XADD",
-                produced["Producer.send_many by 100"] / produced["raw XADD, pipelined by 100"],
-                0.90,
-            ),
-            (
-                "Worker / raw batched loop",
-                consumed["Worker, batch 100, no-op handler"]
-                / consumed["raw XREADGROUP 100 + XACK (str replies)"],
-                0.85,
-            ),
-        ]
-        for name, ratio, target in ratios:
-            print(f"{name:45} {ratio:10.2f}   (target >= {target:.2f})")
+        print(f"server: {url}; {args.rounds} rounds, raw and helper alternating; medians\n")
+        comparisons = bench_producer(client, args.rounds, args.messages)
+        comparisons += bench_consumer(url, args.rounds, args.messages)
+        for raw_name, helper_name, raw_rate, helper_rate, ratio, target in comparisons:
+            print(f"{raw_name:45} {raw_rate:10,.0f} messages/s")
+            print(f"{helper_name:45} {helper_rate:10,.0f} messages/s")
+            print(f"{'  ratio, median of rounds':45} {ratio:10.2f}   (target >= {target:.2f})")
         print()
         # The ideal: each process handles one message per handler call, and a 1 ms
         # sleep really takes a little longer; measure how long, here and now.

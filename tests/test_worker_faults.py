@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,6 @@ import redis
 import helpers
 
 pytestmark = pytest.mark.needs_server
-
-TESTS = Path(__file__).resolve().parent
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -38,11 +35,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
 def _start_cli_worker(url: str, consumer: str, handler: str, *extra: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "helpers.worker", "--url", url, "--stream", "jobs", "--group", "workers"]
     command += ["--consumer", consumer, "--handler", handler, "--block-ms", "200", *extra]
-    env = {
-        **os.environ,
-        "RECORD_URL": url,
-        "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-    }
+    env = {**os.environ, "RECORD_URL": url}
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -67,7 +60,8 @@ def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer) -> None:
     flow.start()
     names = ["w1", "w2", "w3"]
     extra = ("--batch", "10", "--claim-idle-ms", "300")
-    workers = {name: _start_cli_worker(server.url, name, "worker_handlers:record", *extra) for name in names}
+    record = "helpers.demo_handlers:record"
+    workers = {name: _start_cli_worker(server.url, name, record, *extra) for name in names}
     rng = random.Random(7)
     try:
         for kill in range(1, kills_planned + 1):
@@ -79,7 +73,7 @@ def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer) -> None:
             # otherwise a new name, and the dead one's entries wait for a sweep.
             name = victim if rng.random() < 0.5 else f"{victim}-{kill}"
             names[names.index(victim)] = name
-            workers[name] = _start_cli_worker(server.url, name, "worker_handlers:record", *extra)
+            workers[name] = _start_cli_worker(server.url, name, record, *extra)
         flow.join(timeout=60)
 
         def finished() -> bool:
@@ -101,7 +95,7 @@ def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer) -> None:
 
 def test_sigterm_finishes_the_batch_and_exits_zero(server: helpers.LocalServer) -> None:
     client = server.client()
-    process = _start_cli_worker(server.url, "w1", "worker_handlers:record")
+    process = _start_cli_worker(server.url, "w1", "helpers.demo_handlers:record")
     assert process.stderr is not None
     _wait_for(lambda: client.exists("jobs") == 1, 30, "the worker to create its group")
     helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(50)])

@@ -1,0 +1,38 @@
+"""Handlers for worker processes in lessons and tests (``--handler helpers.demo_handlers:record``).
+
+They record what they handled in Redis, in the list ``handled`` at ``RECORD_URL``
+(an environment variable), so that whoever started the workers can count lost and
+duplicated messages after killing some of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis
+
+__all__ = ["fail_on_poison", "record"]
+
+_recorder_client: redis.Redis | None = None
+
+
+def _recorder() -> redis.Redis:
+    # One connection per worker process, made on first use (this module is imported by workers only).
+    global _recorder_client
+    if _recorder_client is None:
+        _recorder_client = redis.Redis.from_url(os.environ["RECORD_URL"], decode_responses=True)
+    return _recorder_client
+
+
+def record(message_id: str, fields: dict[str, str]) -> None:
+    """Append the message's ``seq`` field to the list ``handled``, after 2 ms of "work"."""
+    time.sleep(0.002)
+    _recorder().rpush("handled", fields["seq"])
+
+
+def fail_on_poison(message_id: str, fields: dict[str, str]) -> None:
+    """Like :func:`record`, but raise for a message with a ``poison`` field."""
+    if fields.get("poison"):
+        raise ValueError("this message can never be handled")
+    record(message_id, fields)

@@ -31,8 +31,11 @@ from .exercises import (
     CheckResult,
     check_acked_consumer,
     check_all_claimed,
+    check_billing_run,
     check_blocking_client,
+    check_claim_idle,
     check_dead_letter,
+    check_duplicates_bound,
     check_explicit_ids,
     check_fan_out_deliveries,
     check_group_from_start,
@@ -47,6 +50,7 @@ from .exercises import (
     check_trimmed_safely,
     check_xack_count,
     check_zombie_ack,
+    setup_billing_exercise,
 )
 from .producer import DEFAULT_MAX_PAYLOAD_BYTES, MessageError, Producer, WrongKeyTypeError
 from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
@@ -80,8 +84,11 @@ __all__ = [
     "WrongKeyTypeError",
     "check_acked_consumer",
     "check_all_claimed",
+    "check_billing_run",
     "check_blocking_client",
+    "check_claim_idle",
     "check_dead_letter",
+    "check_duplicates_bound",
     "check_explicit_ids",
     "check_fan_out_deliveries",
     "check_group_from_start",
@@ -111,6 +118,7 @@ __all__ = [
     "resolve_backend",
     "server_url",
     "server_version",
+    "setup_billing_exercise",
     "split_id",
     "stream_info_frame",
 ]

@@ -19,8 +19,11 @@ __all__ = [
     "CheckResult",
     "check_acked_consumer",
     "check_all_claimed",
+    "check_billing_run",
     "check_blocking_client",
+    "check_claim_idle",
     "check_dead_letter",
+    "check_duplicates_bound",
     "check_explicit_ids",
     "check_fan_out_deliveries",
     "check_group_from_start",
@@ -35,6 +38,7 @@ __all__ = [
     "check_trimmed_safely",
     "check_xack_count",
     "check_zombie_ack",
+    "setup_billing_exercise",
 ]
 
 
@@ -574,6 +578,86 @@ def check_trimmed_safely(client: redis.Redis, stream: str, total: int) -> CheckR
     return _hint(
         name, "entries that a group still needs were trimmed: run the exercise cell again and trim less."
     )
+
+
+# 06: a worker you can deploy ------------------------------------------------------------------
+
+
+def check_duplicates_bound(answer: Any) -> CheckResult:
+    """Exercise 6.1: one worker with batch 10 is SIGKILLed once: at most 10 messages run twice."""
+    return _check_number(
+        "Exercise 6.1 (how many duplicates?)",
+        answer,
+        10,
+        "at most one batch: what the killed worker handled but had not yet acknowledged.",
+        {
+            0: "the worker acknowledges after handling, so work done just before the kill is done again.",
+            1: "the worker acknowledges a whole batch at once, not each message.",
+        },
+        "think of what was handled but not yet acknowledged when the process died.",
+    )
+
+
+ORDER_AMOUNTS = (12, 7, -3, 25, 4, -10, 8, 15, 3, -1, 6, 9)
+
+
+def setup_billing_exercise(client: redis.Redis, stream: str) -> None:
+    """Exercise 6.2's starting point: 12 orders on ``stream``, three with a negative amount."""
+    for key in (stream, f"{stream}:dead", f"{stream}:total"):
+        client.delete(key)
+    pipe = client.pipeline(transaction=False)
+    for number, amount in enumerate(ORDER_AMOUNTS, start=1):
+        pipe.xadd(stream, {"order": number, "amount": amount})
+    pipe.execute()
+
+
+def check_billing_run(client: redis.Redis, stream: str) -> CheckResult:
+    """Exercise 6.2: billing handled every order, negative ones became dead letters, the total is right."""
+    name = "Exercise 6.2 (run a worker)"
+    info = _group_info(client, stream, "billing")
+    if info is None:
+        return _hint(
+            name, "there is no group 'billing' yet: create a helpers.Worker with group='billing' and run it."
+        )
+    if info["pending"] or info["lag"]:
+        return _hint(
+            name,
+            f"{info['pending']} orders are still pending and {info['lag']} not delivered: "
+            "run(max_messages=12) handles them all (use max_deliveries=1 so a failure is final).",
+        )
+    dead = client.xrange(f"{stream}:dead") or []
+    dead_orders = sorted(int(_text(fields.get("order", fields.get(b"order", 0)))) for _, fields in dead)
+    negative = sorted(n for n, amount in enumerate(ORDER_AMOUNTS, start=1) if amount < 0)
+    if dead_orders != negative:
+        return _hint(
+            name,
+            f"the dead letters hold orders {dead_orders}, expected {negative}: raise for negative amounts.",
+        )
+    total = client.get(f"{stream}:total")
+    expected = sum(amount for amount in ORDER_AMOUNTS if amount > 0)
+    if total is None or int(total) != expected:
+        return _hint(
+            name, f"{stream}:total is {_text(total)}, expected {expected}: INCRBY each positive amount once."
+        )
+    return _passed(name, f"9 orders billed ({expected} in total), 3 refused into {stream}:dead.")
+
+
+def check_claim_idle(answer: Any) -> CheckResult:
+    """Exercise 6.3: handlers take up to 20 s and nothing extends leases: claim_idle_ms must exceed 20000."""
+    name = "Exercise 6.3 (choosing claim_idle_ms)"
+    if answer is None:
+        return _hint(name, "answer is still None: write a number of milliseconds.")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return _hint(name, f"{answer!r} is not a number of milliseconds.")
+    if answer <= 20_000:
+        return _hint(
+            name, "a message could be claimed by another worker while its handler still runs: go higher."
+        )
+    if answer > 10 * 60_000:
+        return _hint(
+            name, "safe, but a crashed worker's messages would wait more than ten minutes: go lower."
+        )
+    return _passed(name, f"{answer:g} ms outlasts the slowest handler, with a margin, and recovers in time.")
 
 
 # Internals -----------------------------------------------------------------------------

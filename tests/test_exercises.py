@@ -305,3 +305,48 @@ def test_check_trimmed_safely(client: redis.Redis) -> None:
     assert check(client, "ex:orders", 20).passed
     client.xtrim("ex:orders", minid="11-0", approximate=False)
     assert "were trimmed" in check(client, "ex:orders", 20).message
+
+
+def test_check_duplicates_bound() -> None:
+    assert helpers.check_duplicates_bound(10).passed
+    for wrong in (None, 0, 1, 30):
+        assert not helpers.check_duplicates_bound(wrong).passed
+
+
+def _bill(client: redis.Redis, stream: str) -> helpers.WorkerStats:
+    def handler(message_id: str, fields: dict[str, str]) -> None:
+        amount = int(fields["amount"])
+        if amount < 0:
+            raise ValueError("negative amount")
+        client.incrby(f"{stream}:total", amount)
+
+    worker = helpers.Worker(client, stream, group="billing", consumer="b1", handler=handler, max_deliveries=1)
+    return worker.run(max_messages=12)
+
+
+def test_check_billing_run(client: redis.Redis) -> None:
+    stream = "ex:orders"
+    helpers.setup_billing_exercise(client, stream)
+    assert "no group 'billing'" in helpers.check_billing_run(client, stream).message
+    client.xgroup_create(stream, "billing", id="0")
+    assert "still pending" in helpers.check_billing_run(client, stream).message
+    _bill(client, stream)
+    assert helpers.check_billing_run(client, stream).passed
+    client.incrby(f"{stream}:total", 1)
+    assert "INCRBY each positive amount once" in helpers.check_billing_run(client, stream).message
+    helpers.setup_billing_exercise(client, stream)
+    helpers.Worker(client, stream, group="billing", consumer="b1", handler=lambda i, f: None).run(
+        max_messages=12
+    )
+    assert "raise for negative amounts" in helpers.check_billing_run(client, stream).message
+
+
+def test_check_claim_idle() -> None:
+    assert helpers.check_claim_idle(30_000).passed
+    for wrong, words in [
+        (None, "still None"),
+        ("soon", "not a number"),
+        (20_000, "go higher"),
+        (3_600_000, "go lower"),
+    ]:
+        assert words in helpers.check_claim_idle(wrong).message

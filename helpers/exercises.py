@@ -626,7 +626,7 @@ def check_billing_run(client: redis.Redis, stream: str) -> CheckResult:
             "run(max_messages=12) handles them all (use max_deliveries=1 so a failure is final).",
         )
     dead = client.xrange(f"{stream}:dead") or []
-    dead_orders = sorted(int(_text(fields.get("order", fields.get(b"order", 0)))) for _, fields in dead)
+    dead_orders = sorted(int(_text((fields or {}).get("order", 0))) for _, fields in dead)
     negative = sorted(n for n, amount in enumerate(ORDER_AMOUNTS, start=1) if amount < 0)
     if dead_orders != negative:
         return _hint(

@@ -27,7 +27,7 @@ from .producer import Producer
 from .servers import LocalServer
 from .worker import Worker
 
-__all__ = ["main", "sleep_1ms"]
+__all__ = ["bench_processes", "main", "sleep_1ms"]
 
 PAYLOAD = {"task": "x" * 90, "n": "1"}  # about 100 bytes, as in the course's baselines
 
@@ -134,14 +134,13 @@ def bench_consumer(url: str, rounds: int, count: int) -> list[Comparison]:
     return [("raw XREADGROUP 100 + XACK (str replies)", "Worker, batch 100, no-op handler", *rates, 0.85)]
 
 
-def bench_processes(url: str, processes: int, count: int) -> float:
+def bench_processes(url: str, processes: int, count: int, stream: str = "bench:scale") -> float:
     """Messages per second for ``processes`` CLI workers with a 1 ms handler.
 
     The workers start first and wait on an empty stream; the clock runs from the
     moment the messages are in the stream to the last acknowledgement.
     """
     client = redis.Redis.from_url(url, decode_responses=True)
-    stream = "bench:scale"
     client.delete(stream)
     client.xgroup_create(stream, "g", id="0", mkstream=True)
     command = [sys.executable, "-m", "helpers.worker", "--url", url, "--stream", stream, "--group", "g"]

@@ -1,8 +1,9 @@
 """Handlers for worker processes in lessons and tests (``--handler helpers.demo_handlers:record``).
 
-They record what they handled in Redis, in the list ``handled`` at ``RECORD_URL``
-(an environment variable), so that whoever started the workers can count lost and
-duplicated messages after killing some of them.
+They record what they handled in Redis, in the list named by ``RECORD_KEY``
+(default ``handled``) on the server at ``RECORD_URL`` (both environment variables),
+so that whoever started the workers can count lost and duplicated messages after
+killing some of them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ def _recorder() -> redis.Redis:
 
 
 def record(message_id: str, fields: dict[str, str]) -> None:
-    """Append the message's ``seq`` field to the list ``handled``, after 2 ms of "work"."""
+    """Append the message's ``seq`` field to the list ``RECORD_KEY``, after 2 ms of "work"."""
     time.sleep(0.002)
-    _recorder().rpush("handled", fields["seq"])
+    _recorder().rpush(os.environ.get("RECORD_KEY", "handled"), fields["seq"])
 
 
 def fail_on_poison(message_id: str, fields: dict[str, str]) -> None:

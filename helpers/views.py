@@ -97,7 +97,7 @@ def _entries_of(reply: Any) -> list[tuple[str | None, Any, Any]]:
 
 
 def entries_frame(reply: Any) -> pd.DataFrame:
-    """Stream entries as a table: ``id``, ``ms``, ``seq``, then one column per field.
+    """Stream entries as a table: ``id``, its two parts ``id_ms`` and ``id_seq``, then one column per field.
 
     Accepts the reply of XRANGE / XREVRANGE (keeps its order) or of XREAD /
     XREADGROUP (adds a ``stream`` column first). Field columns appear in the
@@ -111,16 +111,18 @@ def entries_frame(reply: Any) -> pd.DataFrame:
     with_stream = any(stream is not None for stream, _, _ in triples)
     for stream, entry_id, fields in triples:
         ms, seq = split_id(entry_id)
-        record: dict[str, Any] = {"id": _text(entry_id), "ms": ms, "seq": seq}
+        record: dict[str, Any] = {"id": _text(entry_id), "id_ms": ms, "id_seq": seq}
         if with_stream:
             record = {"stream": stream, **record}
         for name, value in (fields or {}).items():
             name = _text(name)
+            if name in ("stream", "id", "id_ms", "id_seq"):
+                name = f"{name} (field)"  # a field must not overwrite a column of the ID
             if name not in field_names:
                 field_names.append(name)
             record[name] = _text(value)
         records.append(record)
-    columns = (["stream"] if with_stream else []) + ["id", "ms", "seq"] + field_names
+    columns = (["stream"] if with_stream else []) + ["id", "id_ms", "id_seq"] + field_names
     frame = pd.DataFrame.from_records(records, columns=columns)
     for name in field_names:
         frame[name] = frame[name].astype("string")

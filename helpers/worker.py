@@ -418,7 +418,7 @@ class Worker:
         if moved:
             self.stats.dead_lettered += 1
             LOG.error(
-                "entry %s moved to %s after %d deliveries: %s",
+                "entry %s moved to %s (delivered %d times): %s",
                 entry_id,
                 self.dead_letter,
                 deliveries,

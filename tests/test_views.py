@@ -24,10 +24,10 @@ def stream(client: redis.Redis) -> redis.Redis:
 
 def test_entries_frame_splits_ids_and_spreads_fields(stream: redis.Redis) -> None:
     frame = helpers.entries_frame(stream.xrange("orders"))
-    assert list(frame.columns) == ["id", "ms", "seq", "item", "qty", "note"]
+    assert list(frame.columns) == ["id", "id_ms", "id_seq", "item", "qty", "note"]
     assert frame["id"].tolist() == ["1700000000000-0", "1700000000000-1", "1700000000005-0"]
-    assert frame["ms"].tolist() == [1700000000000, 1700000000000, 1700000000005]
-    assert frame["seq"].tolist() == [0, 1, 0]
+    assert frame["id_ms"].tolist() == [1700000000000, 1700000000000, 1700000000005]
+    assert frame["id_seq"].tolist() == [0, 1, 0]
     assert frame["item"].tolist()[:2] == ["tea", "cake"]
     assert pd.isna(frame.loc[2, "item"]) and frame.loc[2, "note"] == "late"
 
@@ -45,7 +45,7 @@ def test_entries_frame_of_xread_names_the_stream(stream: redis.Redis) -> None:
 
 
 def test_entries_frame_of_nothing_is_empty_with_columns() -> None:
-    assert list(helpers.entries_frame([]).columns) == ["id", "ms", "seq"]
+    assert list(helpers.entries_frame([]).columns) == ["id", "id_ms", "id_seq"]
     assert helpers.entries_frame(None).empty
 
 
@@ -152,3 +152,10 @@ def test_idle_bound_edges(idle: int, label: str) -> None:
 def test_idle_bound_needs_a_bound() -> None:
     with pytest.raises(ValueError, match="at least one bound"):
         helpers.idle_bound(5, [])
+
+
+def test_entries_frame_keeps_fields_named_like_id_columns(client: redis.Redis) -> None:
+    client.xadd("s", {"id": "order-7", "id_seq": "3", "seq": "9"}, id="5-1")
+    frame = helpers.entries_frame(client.xrange("s"))
+    assert list(frame.columns) == ["id", "id_ms", "id_seq", "id (field)", "id_seq (field)", "seq"]
+    assert frame.iloc[0].tolist() == ["5-1", 5, 1, "order-7", "3", "9"]

@@ -246,14 +246,20 @@ class Worker:
         return self._stop.is_set()
 
     def run(self, max_messages: int | None = None) -> WorkerStats:
-        """Handle messages until ``stop()`` is called or, with ``max_messages``,
-        until exactly that many have been handled and acknowledged or dead-lettered.
+        """Handle messages until ``stop()`` is called, SIGTERM arrives (when run in the main
+        thread) or, with ``max_messages``, until exactly that many have been handled and
+        acknowledged or dead-lettered.
 
         Returns the worker's stats.
         """
         if max_messages is not None and max_messages < 0:
             raise ValueError(f"max_messages must be None or at least 0, not {max_messages}")
         self._stop.clear()
+        # SIGTERM (what process managers send) stops the worker after its current batch.
+        # Signal handlers can only be set from the main thread; elsewhere call stop().
+        previous_sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            previous_sigterm = signal.signal(signal.SIGTERM, lambda signum, frame: self.stop())
         lease = _Lease(self)
         try:
             done = 0
@@ -274,6 +280,8 @@ class Worker:
             return self.stats
         finally:
             lease.close()
+            if previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, previous_sigterm)
 
     # Reading -----------------------------------------------------------------------------
 
@@ -508,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         LOG.info("signal %d: finishing the current batch, then stopping", signum)
         worker.stop()
 
-    signal.signal(signal.SIGTERM, request_stop)
+    # Worker.run handles SIGTERM itself; Ctrl-C should stop as gently.
     signal.signal(signal.SIGINT, request_stop)
     LOG.info("worker %s of group %s on %s started", args.consumer, args.group, args.stream)
     stats = worker.run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -211,3 +213,19 @@ def test_bad_settings_are_refused(
         helpers.Worker(client, "jobs", **settings)
     with pytest.raises(ValueError, match="max_messages"):
         helpers.Worker(client, "jobs", group="g", consumer="c", handler=print).run(max_messages=-1)
+
+
+def test_sigterm_stops_a_worker_running_in_the_main_thread(client: redis.Redis) -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    seen: list[str] = []
+
+    def handler(message_id: str, fields: dict[str, str]) -> None:
+        seen.append(fields["seq"])
+        if len(seen) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the batch is being handled
+
+    _send(client, 30)
+    stats = _worker(client, handler, batch=10).run()
+    assert stats.handled == 10  # the batch in hand was finished and acknowledged, then it stopped
+    assert client.xpending("jobs", "workers")["pending"] == 0
+    assert signal.getsignal(signal.SIGTERM) is previous

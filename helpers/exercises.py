@@ -15,6 +15,8 @@ from typing import Any
 
 import redis
 
+from .views import _text
+
 __all__ = [
     "CheckResult",
     "check_acked_consumer",
@@ -661,10 +663,6 @@ def check_claim_idle(answer: Any) -> CheckResult:
 
 
 # Internals -----------------------------------------------------------------------------
-
-
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
 def _decoded_keys(fields: Any) -> set[str]:

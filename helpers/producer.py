@@ -56,7 +56,7 @@ def encode_message(fields: Mapping[Any, Any], max_payload_bytes: int) -> list[by
     encoded: list[bytes] = []
     size = 0
     for name, value in fields.items():
-        if type(name) is not str and not isinstance(name, (str, bytes)):
+        if not isinstance(name, (str, bytes)):
             raise MessageError(f"field names must be str or bytes, not {type(name).__name__}")
         key = _encoded(name, "a field name")
         if not key:

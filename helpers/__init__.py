@@ -10,6 +10,7 @@ Everything a notebook needs is importable from here::
 Importing this package starts nothing; the first :func:`connect` does.
 """
 
+from .cluster import LocalCluster
 from .connection import (
     BACKENDS,
     FAKEREDIS_NOTICE,
@@ -52,6 +53,15 @@ from .exercises import (
     check_zombie_ack,
     setup_billing_exercise,
 )
+from .partitions import (
+    DeadlineExceeded,
+    PartitionedProducer,
+    call_with_deadline,
+    hash_slot,
+    partition_of,
+    partition_streams,
+    write_and_wait,
+)
 from .producer import DEFAULT_MAX_PAYLOAD_BYTES, MessageError, Producer, WrongKeyTypeError
 from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
 from .views import (
@@ -71,8 +81,11 @@ __all__ = [
     "FAKEREDIS_NOTICE",
     "CheckResult",
     "CourseSetupError",
+    "DeadlineExceeded",
+    "LocalCluster",
     "LocalServer",
     "MessageError",
+    "PartitionedProducer",
     "Producer",
     "ServerBinary",
     "ServerBinaryError",
@@ -82,6 +95,7 @@ __all__ = [
     "Worker",
     "WorkerStats",
     "WrongKeyTypeError",
+    "call_with_deadline",
     "check_acked_consumer",
     "check_all_claimed",
     "check_billing_run",
@@ -111,7 +125,10 @@ __all__ = [
     "find_server_binary",
     "free_port",
     "groups_frame",
+    "hash_slot",
     "idle_bound",
+    "partition_of",
+    "partition_streams",
     "pending_frame",
     "pending_summary_frame",
     "probe_server_binary",
@@ -121,6 +138,7 @@ __all__ = [
     "setup_billing_exercise",
     "split_id",
     "stream_info_frame",
+    "write_and_wait",
 ]
 
 

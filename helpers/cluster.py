@@ -16,6 +16,8 @@ one view, and replicas in sync. Every wait is bounded: formation gives up after
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -103,6 +105,8 @@ class LocalCluster:
 
     def close(self) -> None:
         for node in self.nodes:
+            if node.pid is not None:
+                os.kill(node.pid, signal.SIGCONT)  # a paused node would not act on SIGTERM
             node.close()
         self.nodes = []
 
@@ -122,6 +126,62 @@ class LocalCluster:
         """Start a stopped node again, on its port and with its nodes.conf: it rejoins."""
         node.start()
 
+    def pause(self, node: LocalServer) -> None:
+        """SIGSTOP one node: it keeps its connections but answers nothing, like a stalled host."""
+        if node.pid is None:
+            raise ValueError(f"{node.describe()} is not running")
+        os.kill(node.pid, signal.SIGSTOP)
+
+    def resume(self, node: LocalServer) -> None:
+        """SIGCONT a paused node."""
+        if node.pid is None:
+            raise ValueError(f"{node.describe()} is not running")
+        os.kill(node.pid, signal.SIGCONT)
+
+    def heal(self) -> None:
+        """Resume paused nodes, restart stopped ones, and wait until the cluster is whole again:
+        ``cluster_state:ok`` everywhere, three masters, and every replica in sync.
+
+        A restarted old master rejoins as a replica of the node that took over from it.
+        """
+        for node in self.nodes:
+            if node.pid is not None:
+                os.kill(node.pid, signal.SIGCONT)
+            else:
+                node.start()
+        clients = [self.node_client(node) for node in self.nodes]
+
+        def whole() -> bool:
+            if not all(self._state(client) == "ok" for client in clients):
+                return False
+            roles = [client.info("replication") for client in clients]
+            masters = [info for info in roles if info["role"] == "master"]
+            replicas = [info for info in roles if info["role"] == "slave"]
+            return (
+                len(masters) == 3
+                and all(int(info["connected_slaves"]) == 1 for info in masters)
+                and all(info.get("master_link_status") == "up" for info in replicas)
+            )
+
+        self._wait(whole, "the cluster to heal (three masters, each with a replica in sync)")
+
+    def wait_for_new_master(self, key: str, old: LocalServer, timeout: float = 30.0) -> LocalServer:
+        """Wait until a node other than ``old`` serves ``key``'s slot and answers as its master.
+
+        Raises:
+            TimeoutError: no node took over within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                candidate = self.master_of(key)
+                if candidate is not old:
+                    return candidate
+            except (LookupError, redis.RedisError):
+                pass  # nodes still voting: ask again
+            time.sleep(0.02)
+        raise TimeoutError(f"no replica took over the slot of {key!r} within {timeout:g} s")
+
     # Clients and views -----------------------------------------------------------------------
 
     def client(self, **kwargs: Any) -> RedisCluster:
@@ -132,6 +192,16 @@ class LocalCluster:
 
     def node_client(self, node: LocalServer) -> redis.Redis:
         return node.client(socket_timeout=5)
+
+    def replica_of(self, master: LocalServer) -> LocalServer:
+        """The running replica of ``master``."""
+        for node in self.nodes:
+            if node is master or not node.is_running:
+                continue
+            info = self.node_client(node).info("replication")
+            if info.get("role") == "slave" and int(info.get("master_port", -1)) == master.port:
+                return node
+        raise LookupError(f"{master.describe()} has no running replica")
 
     def masters(self) -> list[LocalServer]:
         """The running nodes that are masters now (after a failover, that includes promoted replicas)."""

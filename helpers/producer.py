@@ -12,12 +12,24 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from .errors import CourseSetupError
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "FieldValue", "MessageError", "Producer", "WrongKeyTypeError"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "AnyClient",
+    "FieldValue",
+    "MessageError",
+    "Producer",
+    "WrongKeyTypeError",
+]
 
 FieldValue = str | bytes | int | float
+
+# A single server's client or a cluster's: the producer and the worker use only
+# commands that name their key, which a cluster client routes to the key's node.
+AnyClient = redis.Redis | RedisCluster
 
 # 64 KiB: far above a task description, far below what would hurt a server.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
@@ -76,7 +88,7 @@ class Producer:
     """Appends checked messages to one stream.
 
     Args:
-        client: a redis-py client.
+        client: a redis-py client, or a ``RedisCluster``.
         stream: the stream's key.
         maxlen: cap the stream's length on every add (None: no cap). A cap trims
             entries whether or not consumers have read them: see notebook 05.
@@ -86,7 +98,7 @@ class Producer:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: AnyClient,
         stream: str,
         *,
         maxlen: int | None = None,
@@ -143,7 +155,7 @@ class Producer:
             return []
         pipe = self.client.pipeline(transaction=False)
         for pairs in encoded:
-            pipe.execute_command(*self._xadd_prefix, *pairs)  # type: ignore[no-untyped-call]
+            pipe.execute_command(*self._xadd_prefix, *pairs)
         try:
             replies = pipe.execute()
         except redis.ResponseError as exc:
@@ -161,6 +173,6 @@ class Producer:
         )
 
 
-def _type_name(client: redis.Redis, key: str) -> str:
+def _type_name(client: AnyClient, key: str) -> str:
     kind = client.type(key)
     return kind.decode() if isinstance(kind, bytes) else str(kind)

@@ -44,6 +44,11 @@ from types import FrameType
 from typing import Any
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException
+
+from .producer import AnyClient
 
 __all__ = ["Handler", "Worker", "WorkerStats", "main"]
 
@@ -104,14 +109,32 @@ def _original_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def _reading_client(client: redis.Redis, socket_timeout: float) -> redis.Redis:
-    """A client for the same server that waits ``socket_timeout`` for replies and decodes
-    them leniently.
+# Keyword arguments that RedisCluster adds to its nodes' connections itself.
+_CLUSTER_OWN_KWARGS = ("redis_connect_func", "oss_cluster_maint_notifications_handler")
+
+
+def _reading_client(client: AnyClient, socket_timeout: float) -> AnyClient:
+    """A client for the same server (or cluster) that waits ``socket_timeout`` for
+    replies and decodes them leniently.
 
     Replies are decoded as UTF-8 with ``surrogateescape``: a payload that is not UTF-8
     arrives with its bad bytes kept as surrogates, so that it can fail alone (and be
     dead-lettered byte for byte) instead of failing the whole batch.
     """
+    if isinstance(client, RedisCluster):
+        cluster_kwargs = {
+            name: value
+            for name, value in client.nodes_manager.connection_kwargs.items()
+            if name not in _CLUSTER_OWN_KWARGS
+        }
+        cluster_kwargs.update(
+            decode_responses=True,
+            encoding="utf-8",
+            encoding_errors="surrogateescape",
+            socket_timeout=socket_timeout,
+        )
+        nodes = [ClusterNode(node.host, node.port) for node in client.get_nodes()]  # type: ignore[no-untyped-call]
+        return RedisCluster(startup_nodes=nodes, **cluster_kwargs)
     pool = client.connection_pool
     kwargs = dict(pool.connection_kwargs)
     kwargs["decode_responses"] = True
@@ -161,7 +184,7 @@ class _Lease:
                 self._worker.redis.xclaim(
                     self._worker.stream, self._worker.group, self._worker.consumer, 0, ids, justid=True
                 )
-            except redis.RedisError as exc:
+            except (redis.RedisError, RedisClusterException) as exc:
                 LOG.warning("could not extend the lease on %d entries: %s", len(ids), exc)
 
 
@@ -169,9 +192,12 @@ class Worker:
     """Handles the messages of one stream as one consumer of a group.
 
     Args:
-        client: a redis-py client for the server (the worker opens its own
-            connections to it, with a socket timeout above BLOCK).
-        stream: the stream's key.
+        client: a redis-py client for the server, or a ``RedisCluster`` (the worker
+            opens its own connections, with a socket timeout above BLOCK).
+        stream: the stream's key. On a cluster, the stream and its dead-letter
+            stream must share a hash slot (the default ``"<stream>:dead"`` does when
+            the stream's name is a hash tag, such as ``{orders:0}``): the dead-letter
+            script touches both.
         group: the consumer group; created at ``0`` with MKSTREAM when missing.
         consumer: this worker's consumer name. Give a restarted worker the same
             name, so that it finishes its own pending entries first.
@@ -189,7 +215,7 @@ class Worker:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: AnyClient,
         stream: str,
         *,
         group: str,
@@ -225,6 +251,13 @@ class Worker:
         self.dead_letter = dead_letter or f"{stream}:dead"
         if self.dead_letter == stream:
             raise ValueError("the dead-letter stream must not be the stream itself")
+        same_slot = key_slot(stream.encode()) == key_slot(self.dead_letter.encode())
+        if isinstance(client, RedisCluster) and not same_slot:
+            raise ValueError(
+                f"on a cluster the dead-letter stream must be in the stream's hash slot, and "
+                f"{self.dead_letter!r} is not in the slot of {stream!r}: name the stream with a hash tag "
+                f"(such as '{{{stream}}}', whose default dead-letter stream is '{{{stream}}}:dead')"
+            )
         # The socket must outlast the BLOCK, or a quiet stream looks like a dead server.
         self.redis = _reading_client(client, socket_timeout=block_ms / 1000 + 10)
         self.stats = WorkerStats()
@@ -275,7 +308,8 @@ class Worker:
                         entries = self._read_new(room)
                     done += self._handle_batch(entries, lease)
                     self._backoff = 0.0
-                except redis.RedisError as exc:
+                except (redis.RedisError, RedisClusterException) as exc:
+                    # RedisClusterException (a hole in the slot map during a failover) is not a RedisError.
                     self._survive(exc)
             return self.stats
         finally:
@@ -438,7 +472,7 @@ class Worker:
 
     # Errors -----------------------------------------------------------------------------------
 
-    def _survive(self, exc: redis.RedisError) -> None:
+    def _survive(self, exc: redis.RedisError | RedisClusterException) -> None:
         """Log a Redis error, wait (with backoff), and repair what can be repaired."""
         self.stats.errors += 1
         message = f"{type(exc).__name__}: {exc}"
@@ -456,7 +490,7 @@ class Worker:
         self._backoff = min(max(self._backoff * 2, 0.1), 5.0)
         self._stop.wait(self._backoff * random.uniform(0.5, 1.0))
         if history_reset:
-            with contextlib.suppress(redis.RedisError):
+            with contextlib.suppress(redis.RedisError, RedisClusterException):
                 self._ensure_group()
 
 
@@ -482,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m helpers.worker", description="Run one stream worker until SIGTERM or Ctrl-C."
     )
     parser.add_argument("--url", required=True, help="redis://[user:password@]host:port/db")
+    parser.add_argument("--cluster", action="store_true", help="the URL names a node of a Redis Cluster")
     parser.add_argument("--stream", required=True)
     parser.add_argument("--group", required=True)
     parser.add_argument("--consumer", required=True, help="this worker's name; reuse it after a restart")
@@ -497,8 +532,11 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        client: AnyClient = (
+            RedisCluster.from_url(args.url) if args.cluster else redis.Redis.from_url(args.url)
+        )
         worker = Worker(
-            redis.Redis.from_url(args.url),
+            client,
             args.stream,
             group=args.group,
             consumer=args.consumer,

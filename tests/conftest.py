@@ -10,6 +10,7 @@ import redis
 
 import helpers
 from helpers import connection
+from helpers.cluster import LocalCluster
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,3 +57,21 @@ def server_binary(backend: str) -> helpers.ServerBinary:
     if binary is None:
         pytest.skip("no server binary on this machine")
     return binary
+
+
+@pytest.fixture(scope="session")
+def cluster(backend: str) -> Iterator[LocalCluster]:
+    """One Redis Cluster (3 masters, 3 replicas) for the whole run, on real servers only.
+
+    Tests that fail a node over call ``cluster.heal()`` when they are done, so the
+    next test finds three masters with a replica each again.
+    """
+    if backend != "server":
+        pytest.skip("needs a real server; this run is on the fake backend")
+    binary = helpers.find_server_binary()
+    if binary is None:
+        pytest.skip("no server binary on this machine")
+    with LocalCluster(binary) as running:
+        nodes = list(running.nodes)
+        yield running
+    assert all(node.pid is None for node in nodes), "a cluster node outlived the test run"

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 
-import helpers
 from helpers.cluster import LocalCluster
 
 pytestmark = pytest.mark.needs_server
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    binary = helpers.find_server_binary()
-    if binary is None:
-        pytest.skip("no server binary")
-    with LocalCluster(binary) as running:
-        yield running
 
 
 def test_three_masters_share_the_slots(cluster: LocalCluster) -> None:
@@ -54,18 +43,7 @@ def test_failover_promotes_the_replica_and_keeps_written_entries(cluster: LocalC
     direct.xreadgroup("workers", "w1", {key: ">"}, count=2)
     assert direct.execute_command("WAIT", 1, 5000) == 1  # the replica has all of it
     cluster.kill(old_master)
-    deadline = time.monotonic() + 30
-    new_master = None
-    while time.monotonic() < deadline:
-        try:
-            candidate = cluster.master_of(key)
-        except (LookupError, redis.RedisError):
-            candidate = None
-        if candidate is not None and candidate is not old_master:
-            new_master = candidate
-            break
-        time.sleep(0.1)
-    assert new_master is not None, "no replica was promoted within 30 s"
+    new_master = cluster.wait_for_new_master(key, old_master, timeout=30)
     promoted = cluster.node_client(new_master)
     assert [entry_id for entry_id, _ in promoted.xrange(key)] == [f"{n}-0" for n in range(1, 6)]
     assert promoted.xpending(key, "workers")["pending"] == 2
@@ -75,3 +53,4 @@ def test_failover_promotes_the_replica_and_keeps_written_entries(cluster: LocalC
         time.sleep(0.1)
     assert cluster.role(old_master) == "slave"
     client.close()
+    cluster.heal()

@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+from helpers.cluster import LocalCluster
+from helpers.cluster_bench import bench_shards, one_shard_streams
+
 pytestmark = pytest.mark.needs_server
 
 
@@ -18,3 +21,14 @@ def test_bench_runs_end_to_end() -> None:
     assert out.stdout.count("ratio, median of rounds") == 3
     for line in ("Worker, batch 100", "Producer.send_many by 100", "4 worker process(es)"):
         assert line in out.stdout
+
+
+def test_shard_bench_runs_and_places_its_layouts(cluster: LocalCluster) -> None:
+    one = one_shard_streams(cluster, "bench-test", 3)
+    assert len({cluster.master_of(stream).port for stream in one}) == 1
+    result = bench_shards(cluster, messages=200, rounds=1)
+    assert len(result.ratios) == 1 and result.one_shard[0] > 0 and result.three_shards[0] > 0
+    assert result.client_cpu_us[0] > 0 and result.server_cpu_us[0] > 0
+    assert "ratio three / one" in result.report()
+    with pytest.raises(ValueError, match="multiple of 100"):
+        bench_shards(cluster, messages=150)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import redis
 
 import helpers
+from helpers.cluster import LocalCluster
 
 
 def test_check_ping(client: redis.Redis) -> None:
@@ -350,3 +354,62 @@ def test_check_claim_idle() -> None:
         (3_600_000, "go lower"),
     ]:
         assert words in helpers.check_claim_idle(wrong).message
+
+
+def test_check_same_slot() -> None:
+    assert helpers.check_same_slot("{jobs:0}", "{jobs:0}:dead").passed
+    assert "hash tag makes it certain" not in helpers.check_same_slot("{jobs:0}", "{jobs:0}:dead").message
+    for stream, dead_letter, words in [
+        (None, "x", "still None"),
+        ("jobs", 3, "non-empty key name"),
+        ("{jobs}", "{jobs}", "another key"),
+        ("jobs:0", "jobs:0:dead", "same hash tag"),
+        ("{jobs:0}", "{jobs:1}:dead", "same hash tag"),
+    ]:
+        result = helpers.check_same_slot(stream, dead_letter)
+        assert not result.passed and words in result.message, (stream, dead_letter, result)
+
+
+def test_check_partition_design() -> None:
+    assert helpers.check_partition_design("b").passed
+    assert helpers.check_partition_design(" B ").passed
+    for wrong, words in [
+        (None, "still None"),
+        ("e", "one letter"),
+        (2, "one letter"),
+        ("a", "one master"),
+        ("c", "order is lost"),
+        ("d", "one slot"),
+    ]:
+        result = helpers.check_partition_design(wrong)
+        assert not result.passed and words in result.message, wrong
+
+
+@pytest.mark.needs_server
+def test_check_confirmed_writer(cluster: LocalCluster) -> None:
+    def right(client: Any, stream: str, messages: list[dict[str, Any]]) -> bool:
+        return helpers.write_and_wait(client, stream, messages, timeout_ms=100)[1] >= 1
+
+    def waits_on_the_default_node(client: Any, stream: str, messages: list[dict[str, Any]]) -> bool:
+        for fields in messages:
+            client.xadd(stream, fields)
+        return bool(client.wait(1, 100) >= 1)
+
+    def never_writes(client: Any, stream: str, messages: list[dict[str, Any]]) -> bool:
+        return True
+
+    def waits_forever(client: Any, stream: str, messages: list[dict[str, Any]]) -> bool:
+        node = client.get_redis_connection(client.get_node_from_key(stream))
+        pipe = node.pipeline(transaction=False)
+        for fields in messages:
+            pipe.xadd(stream, fields)
+        pipe.execute_command("WAIT", 1, 0)
+        return bool(pipe.execute()[-1] >= 1)
+
+    assert helpers.check_confirmed_writer(cluster, right).passed
+    result = helpers.check_confirmed_writer(cluster, waits_on_the_default_node)
+    assert not result.passed and "default node" in result.message
+    assert "write the messages" in helpers.check_confirmed_writer(cluster, never_writes).message
+    assert "give WAIT a timeout" in helpers.check_confirmed_writer(cluster, waits_forever, timeout=1).message
+    assert "must be a function" in helpers.check_confirmed_writer(cluster, None).message  # type: ignore[arg-type]
+    cluster.heal()

@@ -10,7 +10,7 @@ Everything a notebook needs is importable from here::
 Importing this package starts nothing; the first :func:`connect` does.
 """
 
-from .cluster import LocalCluster
+from .cluster import LocalCluster, skip_cells_using
 from .connection import (
     BACKENDS,
     FAKEREDIS_NOTICE,
@@ -142,6 +142,7 @@ __all__ = [
     "server_url",
     "server_version",
     "setup_billing_exercise",
+    "skip_cells_using",
     "split_id",
     "stream_info_frame",
     "write_and_wait",

@@ -16,11 +16,13 @@ one view, and replicas in sync. Every wait is bounded: formation gives up after
 
 from __future__ import annotations
 
+import ast
+import builtins
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from types import TracebackType
 from typing import Any
 
@@ -30,7 +32,7 @@ from redis.cluster import RedisCluster
 from .errors import ServerStartError
 from .servers import LOOPBACK, LocalServer, ServerBinary, require_server_binary
 
-__all__ = ["LocalCluster"]
+__all__ = ["LocalCluster", "skip_cells_using"]
 
 SLOTS = 16384
 BUS_OFFSET = 10000  # the cluster bus listens on port + 10000
@@ -211,7 +213,7 @@ class LocalCluster:
         """The node that serves ``key``'s hash slot now."""
         slot = int(self.node_client(self.masters()[0]).execute_command("CLUSTER KEYSLOT", key))  # type: ignore[no-untyped-call]
         for node in self.masters():
-            for start, end in self._own_slots(node):
+            for start, end in self.slots_of(node):
                 if start <= slot <= end:
                     return node
         raise LookupError(f"no running master serves slot {slot}")
@@ -272,10 +274,57 @@ class LocalCluster:
         """ "master" or "slave", as the node reports it now."""
         return str(self.node_client(node).info("replication")["role"])
 
-    def _own_slots(self, node: LocalServer) -> list[tuple[int, int]]:
+    def slots_of(self, node: LocalServer) -> list[tuple[int, int]]:
+        """The ranges of hash slots that ``node`` serves as a master, as (first, last) pairs."""
         ranges = []
         for entry in self.node_client(node).execute_command("CLUSTER SLOTS"):  # type: ignore[no-untyped-call]
             start, end, master = int(entry[0]), int(entry[1]), entry[2]
             if int(master[1]) == node.port:
                 ranges.append((start, end))
         return ranges
+
+
+def _cell_needs(source: str, name: str, defined: Container[str]) -> bool:
+    """True if the code ``source`` reads the variable ``name``, or reads a variable that
+    is neither defined in ``defined`` (the kernel's namespace), nor a builtin, nor bound
+    in the code itself: a variable that a skipped cell would have defined."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    loaded: set[str] = set()
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+    if name in loaded:
+        return True
+    return any(var not in bound and var not in defined and not hasattr(builtins, var) for var in loaded)
+
+
+def skip_cells_using(name: str, reason: str) -> None:
+    """In a notebook: from now on, replace every cell that uses the variable ``name``
+    (or a variable that only such a cell would have defined) with a ``print`` of
+    ``reason``, so that a notebook without a cluster skips those cells cleanly and
+    still runs the rest. Outside IPython it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def skip(lines: list[str]) -> list[str]:
+        if _cell_needs("".join(lines), name, shell.user_ns):
+            return [f"print({reason!r})\n"]
+        return lines
+
+    shell.input_transformers_post.append(skip)

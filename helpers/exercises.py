@@ -792,7 +792,7 @@ def check_confirmed_writer(
             )
         return _passed(
             name,
-            "True with the replica up, False while it lagged: the writer knows what a failover can lose.",
+            "True with the replica up, False while it lagged: it knows what a failover may lose.",
         )
     finally:
         client.close()
@@ -831,6 +831,6 @@ def check_partition_design(answer: Any) -> CheckResult:
     if letter == "b":
         return _passed(
             name,
-            "a hash of the customer keeps a customer on one partition; hash tags per stream spread them.",
+            "hashing the customer keeps each customer on one partition; a tag per stream spreads them.",
         )
     return _hint(name, hints[letter])

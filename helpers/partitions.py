@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import redis
 from redis.cluster import RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
-from redis.exceptions import RedisClusterException
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError, TryAgainError
 
 from .producer import DEFAULT_MAX_PAYLOAD_BYTES, AnyClient, MessageError, Producer, encode_message
 
@@ -35,6 +35,7 @@ __all__ = [
     "PartitionedProducer",
     "call_with_deadline",
     "hash_slot",
+    "is_failover_error",
     "partition_of",
     "partition_streams",
     "write_and_wait",
@@ -42,13 +43,20 @@ __all__ = [
 
 T = TypeVar("T")
 
-# What a cluster client raises while a failover is under way: the old master refuses
-# connections, the cluster reports CLUSTERDOWN, or the client's slot map has a hole.
-FAILOVER_ERRORS: tuple[type[Exception], ...] = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    RedisClusterException,
-)
+
+def is_failover_error(exc: BaseException) -> bool:
+    """True for the errors a cluster client raises while a failover is under way: the old
+    master refuses connections or times out, the cluster answers CLUSTERDOWN or TRYAGAIN,
+    the client's slot map has a hole, or no node the client knows answers at all.
+
+    A programming error, such as a command across slots, is not one of them.
+    """
+    if isinstance(
+        exc, (redis.ConnectionError, redis.TimeoutError, ClusterDownError, TryAgainError, SlotNotCoveredError)
+    ):
+        return True
+    # With every node it knows unreachable, RedisCluster raises a bare RedisClusterException.
+    return type(exc) is RedisClusterException and "cannot be connected" in str(exc)
 
 
 def hash_slot(key: str) -> int:
@@ -227,7 +235,7 @@ def write_and_wait(
         # node that serves the slot now; then let the caller decide whether to retry.
         moved = isinstance(exc, redis.ResponseError) and ("MOVED" in str(exc) or "CLUSTERDOWN" in str(exc))
         if cluster is not None and (isinstance(exc, (redis.ConnectionError, redis.TimeoutError)) or moved):
-            with contextlib.suppress(*FAILOVER_ERRORS):
+            with contextlib.suppress(redis.RedisError, RedisClusterException):
                 cluster.nodes_manager.initialize()
             if moved:
                 raise redis.ConnectionError(f"the slot of {stream!r} moved: {exc}") from exc
@@ -244,17 +252,18 @@ def call_with_deadline(
     call: Callable[[], T],
     deadline_s: float,
     *,
-    retry_on: tuple[type[Exception], ...] = FAILOVER_ERRORS,
+    retry_if: Callable[[BaseException], bool] = is_failover_error,
     first_backoff_s: float = 0.05,
     max_backoff_s: float = 1.0,
     on_error: Callable[[Exception], None] | None = None,
 ) -> T:
-    """Call ``call()`` until it succeeds, retrying the errors of a failover with
-    backoff, for at most ``deadline_s`` seconds in all.
+    """Call ``call()`` until it succeeds, retrying the errors of a failover (those for
+    which ``retry_if`` is true) with backoff, for at most ``deadline_s`` seconds in all.
+    Any other error is raised at once.
 
-    redis-py's cluster client retries a few times on its own (within tens of
-    milliseconds) and then raises; a failover takes about the node timeout plus a
-    second or two. A deadline says how long your caller can wait; past it,
+    redis-py's cluster client retries on its own, up to 10 times without a pause
+    (tens of milliseconds in all), and then raises; a failover takes about the node
+    timeout plus a second or two. A deadline says how long your caller can wait; past it,
     :class:`DeadlineExceeded` is raised with the last error as its cause.
 
     Retrying a write can duplicate it (the first attempt may have reached the
@@ -267,7 +276,9 @@ def call_with_deadline(
     while True:
         try:
             return call()
-        except retry_on as exc:
+        except Exception as exc:
+            if not retry_if(exc):
+                raise
             if on_error is not None:
                 on_error(exc)
             left = deadline - time.monotonic()

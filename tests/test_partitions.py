@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import pytest
 import redis
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 
 import helpers
 from helpers.cluster import LocalCluster
@@ -20,6 +21,7 @@ from helpers.partitions import (
     PartitionedProducer,
     call_with_deadline,
     hash_slot,
+    is_failover_error,
     partition_of,
     partition_streams,
     write_and_wait,
@@ -364,3 +366,32 @@ def test_a_lagging_replica_loses_acknowledged_writes_but_none_that_wait_confirme
     assert len(confirmed) < len(acknowledged)
     cluster.heal()
     client.close()
+
+
+def test_failover_errors_are_retried_and_mistakes_are_not() -> None:
+    for transient in [
+        redis.ConnectionError("Error 111 connecting to 127.0.0.1:20001. Connection refused."),
+        redis.TimeoutError("Timeout reading from socket"),
+        ClusterDownError("CLUSTERDOWN The cluster is down"),
+        SlotNotCoveredError("Command # 1 (XADD) has no node for slot 42"),
+        RedisClusterException(
+            "Redis Cluster cannot be connected. Please provide at least one reachable node"
+        ),
+    ]:
+        assert is_failover_error(transient), transient
+    for mistake in [
+        RedisClusterException("XREADGROUP - all keys must map to the same key slot"),
+        redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        ValueError("not Redis at all"),
+    ]:
+        assert not is_failover_error(mistake), mistake
+    calls = 0
+
+    def crossslot() -> None:
+        nonlocal calls
+        calls += 1
+        raise RedisClusterException("XREADGROUP - all keys must map to the same key slot")
+
+    with pytest.raises(RedisClusterException, match="same key slot"):
+        call_with_deadline(crossslot, 5)
+    assert calls == 1

@@ -30,6 +30,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from .errors import ServerStartError
+from .partitions import hash_slot
 from .servers import LOOPBACK, LocalServer, ServerBinary, require_server_binary
 
 __all__ = ["LocalCluster", "skip_cells_using"]
@@ -211,7 +212,7 @@ class LocalCluster:
 
     def master_of(self, key: str) -> LocalServer:
         """The node that serves ``key``'s hash slot now."""
-        slot = int(self.node_client(self.masters()[0]).execute_command("CLUSTER KEYSLOT", key))  # type: ignore[no-untyped-call]
+        slot = hash_slot(key)  # computed here as the server does (CRC16), no round trip
         for node in self.masters():
             for start, end in self.slots_of(node):
                 if start <= slot <= end:

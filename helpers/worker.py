@@ -14,11 +14,16 @@ What it does, in order (notebooks 02 to 05 explain each step):
 5. A handler that raises leaves its entry pending; a sweep delivers it again.
    Once an entry has been delivered ``max_deliveries`` times and fails again
    (or cannot be decoded as UTF-8 at all), it is moved to the dead-letter
-   stream and acknowledged in one server-side script, which moves it only if
-   this worker's XACK removed it: two workers racing cannot both move it.
-6. While a handler runs, a lease keeper re-claims the batch's entries
-   (``XCLAIM ... JUSTID``) every third of ``claim_idle_ms``, so that a slow
-   job is not taken over while it is still running.
+   stream by one server-side script that checks the entry is still pending
+   for this consumer (two workers racing cannot both move it, and a stalled
+   worker cannot move an entry someone else took), writes the dead letter, and
+   only then acknowledges. A dead-letter write that fails leaves the entry
+   pending, to be tried again: no message leaves the pending list before its
+   destination write succeeded.
+6. While a handler runs, a lease keeper resets the idle time of the batch's
+   entries every third of ``claim_idle_ms`` (``XCLAIM ... JUSTID``, in a
+   script that extends only the entries this consumer still owns), so that a
+   slow job is not taken over while it is still running.
 7. Connection errors, a lost group or stream, and a key of the wrong type are
    logged and retried with backoff; the worker never exits on its own.
 
@@ -56,14 +61,42 @@ Handler = Callable[[str, dict[str, str]], Any]
 
 LOG = logging.getLogger("helpers.worker")
 
-# KEYS: stream, dead-letter stream. ARGV: group, entry ID, then field/value pairs.
-# Acknowledge first; only the caller whose XACK removed the entry writes the dead letter.
+# KEYS: stream, dead-letter stream. ARGV: group, consumer, entry ID, then field/value pairs.
+# Returns 1 if it moved the entry, 0 if the entry was no longer pending for this consumer
+# (another worker finished or took it: a racing or stalled worker moves nothing).
+# MULTI/EXEC and scripts do not roll back a command that fails at run time, so the order is
+# what keeps the message: the dead letter is written first, and a failing XADD (WRONGTYPE,
+# NOPERM, OOM) aborts the script before the XACK; the XACK comes last, and the one way it
+# could still fail after the XADD, an ACL rule, is checked before anything is written.
 _DEAD_LETTER_SCRIPT = """
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
-  return 1
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then
+  return 0
 end
-return 0
+if redis.acl_check_cmd and not redis.acl_check_cmd('XACK', KEYS[1], ARGV[1], ARGV[3]) then
+  return redis.error_reply('NOPERM this user may not XACK ' .. KEYS[1] .. ': nothing was moved')
+end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+# KEYS: stream. ARGV: group, consumer, then entry IDs. Resets the idle time of the entries that
+# are still pending for this consumer, and only those: an entry that another consumer took over
+# while this one stalled stays theirs. Returns the IDs whose lease was extended.
+_LEASE_SCRIPT = """
+local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+local kept = {}
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) == 1 then
+    kept[#kept + 1] = ARGV[i]
+    claim[#claim + 1] = ARGV[i]
+  end
+end
+if #kept > 0 then
+  claim[#claim + 1] = 'JUSTID'
+  redis.call(unpack(claim))
+end
+return kept
 """
 
 # Metadata written beside a dead letter's own fields.
@@ -80,6 +113,9 @@ class WorkerStats:
     dead_lettered: int = 0  # entries moved to the dead-letter stream by this worker
     deleted: int = 0  # pending entries whose message was gone from the stream
     ack_mismatches: int = 0  # XACK removed fewer entries than it was given
+    dead_letter_failures: int = 0  # a dead-letter write failed; the entry stayed pending
+    leases_lost: int = 0  # entries another consumer had taken over when the lease was renewed
+    lease_errors: int = 0  # lease renewals that failed with a Redis error
     errors: int = 0  # connection losses and other Redis errors survived
     recent_errors: list[str] = field(default_factory=list)
 
@@ -87,8 +123,13 @@ class WorkerStats:
         return (
             f"handled {self.handled}, failed {self.failed}, reclaimed {self.reclaimed}, "
             f"dead-lettered {self.dead_lettered}, deleted {self.deleted}, "
-            f"ack mismatches {self.ack_mismatches}, errors {self.errors}"
+            f"ack mismatches {self.ack_mismatches}, dead-letter failures {self.dead_letter_failures}, "
+            f"leases lost {self.leases_lost}, lease errors {self.lease_errors}, errors {self.errors}"
         )
+
+    def note_error(self, message: str) -> None:
+        """Keep the last ten error messages."""
+        self.recent_errors = [*self.recent_errors[-9:], message]
 
 
 def _is_utf8(fields: dict[str, str]) -> bool:
@@ -176,16 +217,30 @@ class _Lease:
         interval = max(self._worker.claim_idle_ms / 3000, 0.01)
         while not self._stop.wait(interval):
             with self._lock:
-                ids: list[Any] = list(self._ids)
-            if not ids:
-                continue
-            try:
-                # min-idle 0 and JUSTID: reset the idle time, keep the delivery count.
-                self._worker.redis.xclaim(
-                    self._worker.stream, self._worker.group, self._worker.consumer, 0, ids, justid=True
-                )
-            except (redis.RedisError, RedisClusterException) as exc:
-                LOG.warning("could not extend the lease on %d entries: %s", len(ids), exc)
+                ids = list(self._ids)
+            if ids:
+                self._renew(ids)
+
+    def _renew(self, ids: list[str]) -> None:
+        worker = self._worker
+        try:
+            kept = worker._lease_script(keys=[worker.stream], args=[worker.group, worker.consumer, *ids])
+        except (redis.RedisError, RedisClusterException) as exc:
+            worker.stats.lease_errors += 1
+            worker.stats.note_error(f"lease: {type(exc).__name__}: {exc}")
+            LOG.warning("could not extend the lease on %d entries: %s", len(ids), exc)
+            return
+        lost = set(ids) - set(kept or [])
+        if lost:
+            worker.stats.leases_lost += len(lost)
+            with self._lock:
+                self._ids = [entry_id for entry_id in self._ids if entry_id not in lost]
+            LOG.warning(
+                "%d entries in hand were taken over by another consumer (this worker stalled longer "
+                "than claim_idle_ms?); their lease is not renewed: %s",
+                len(lost),
+                ", ".join(sorted(lost)[:10]),
+            )
 
 
 class Worker:
@@ -262,7 +317,8 @@ class Worker:
         self.redis = _reading_client(client, socket_timeout=block_ms / 1000 + 10)
         self.stats = WorkerStats()
         self._stop = threading.Event()
-        self._script = self.redis.register_script(_DEAD_LETTER_SCRIPT)
+        self._dead_letter_script = self.redis.register_script(_DEAD_LETTER_SCRIPT)
+        self._lease_script = self.redis.register_script(_LEASE_SCRIPT)
         self._last_sweep = float("-inf")
         self._sweep_cursor = "0-0"
         self._history_cursor = "0"
@@ -271,33 +327,63 @@ class Worker:
     # Public --------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Ask the worker to stop after the current batch (it acknowledges that batch first)."""
+        """Ask the worker to stop after the current batch (it acknowledges that batch first).
+
+        A stop asked for before :meth:`run` starts makes that run return at once. The run
+        that stops consumes the request, so the worker can be run again afterwards.
+        """
         self._stop.set()
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def close(self) -> None:
+        """Close the worker's own connections (call it after :meth:`run` has returned).
+
+        The worker opens a client of its own (see ``client`` above); ``with Worker(...) as
+        worker:`` closes it on the way out.
+        """
+        self.redis.close()
+        if isinstance(self.redis, redis.Redis):
+            # A client built on a pool of its own does not close that pool itself.
+            self.redis.connection_pool.disconnect()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def run(self, max_messages: int | None = None) -> WorkerStats:
         """Handle messages until ``stop()`` is called, SIGTERM arrives (when run in the main
         thread) or, with ``max_messages``, until exactly that many have been handled and
-        acknowledged or dead-lettered.
+        acknowledged or dead-lettered, never more.
+
+        Every run starts with this consumer's own pending entries, so a worker run again
+        (or restarted under the same name) finishes what it took before.
 
         Returns the worker's stats.
         """
-        if max_messages is not None and max_messages < 0:
-            raise ValueError(f"max_messages must be None or at least 0, not {max_messages}")
-        self._stop.clear()
+        if max_messages is not None and (
+            not isinstance(max_messages, int) or isinstance(max_messages, bool) or max_messages < 0
+        ):
+            raise ValueError(f"max_messages must be None or a whole number >= 0, not {max_messages!r}")
         # SIGTERM (what process managers send) stops the worker after its current batch.
         # Signal handlers can only be set from the main thread; elsewhere call stop().
         previous_sigterm = None
         if threading.current_thread() is threading.main_thread():
             previous_sigterm = signal.signal(signal.SIGTERM, lambda signum, frame: self.stop())
         lease = _Lease(self)
+        self._history_cursor = "0"
+        finished_before = self.stats.handled + self.stats.dead_lettered
         try:
-            done = 0
             history_done = False
-            while not self._stop.is_set() and (max_messages is None or done < max_messages):
+            while not self._stop.is_set():
+                # Counted from the stats, so that a batch cut short by an error still counts.
+                done = self.stats.handled + self.stats.dead_lettered - finished_before
+                if max_messages is not None and done >= max_messages:
+                    break
                 room = self.batch if max_messages is None else min(self.batch, max_messages - done)
                 try:
                     if not history_done:
@@ -306,13 +392,14 @@ class Worker:
                         entries = self._sweep(room)
                     else:
                         entries = self._read_new(room)
-                    done += self._handle_batch(entries, lease)
+                    self._handle_batch(entries, lease)
                     self._backoff = 0.0
                 except (redis.RedisError, RedisClusterException) as exc:
                     # RedisClusterException (a hole in the slot map during a failover) is not a RedisError.
                     self._survive(exc)
             return self.stats
         finally:
+            self._stop.clear()
             lease.close()
             if previous_sigterm is not None:
                 signal.signal(signal.SIGTERM, previous_sigterm)
@@ -456,7 +543,23 @@ class Worker:
                 name = "_" + name
             taken.add(name)
             pairs += [name.encode(), value.encode("utf-8", "backslashreplace")]
-        moved = self._script(keys=[self.stream, self.dead_letter], args=[self.group, entry_id, *pairs])
+        try:
+            moved = self._dead_letter_script(
+                keys=[self.stream, self.dead_letter], args=[self.group, self.consumer, entry_id, *pairs]
+            )
+        except redis.ResponseError as exc:
+            # The dead-letter write failed (the key holds another type, an ACL rule forbids it,
+            # the server is out of memory): nothing was written or acknowledged, so the entry
+            # stays pending and a later sweep tries again. The rest of the batch goes on.
+            self.stats.dead_letter_failures += 1
+            self.stats.note_error(f"dead letter: {exc}")
+            LOG.error(
+                "could not move entry %s to %s, it stays pending and will be tried again: %s",
+                entry_id,
+                self.dead_letter,
+                exc,
+            )
+            return 0
         if moved:
             self.stats.dead_lettered += 1
             LOG.error(
@@ -467,7 +570,7 @@ class Worker:
                 reason,
             )
             return 1
-        LOG.info("entry %s was no longer pending here: another worker finished or moved it", entry_id)
+        LOG.info("entry %s was no longer pending for %s: another worker took it", entry_id, self.consumer)
         return 0
 
     # Errors -----------------------------------------------------------------------------------
@@ -476,7 +579,7 @@ class Worker:
         """Log a Redis error, wait (with backoff), and repair what can be repaired."""
         self.stats.errors += 1
         message = f"{type(exc).__name__}: {exc}"
-        self.stats.recent_errors = [*self.stats.recent_errors[-9:], message]
+        self.stats.note_error(message)
         text = str(exc)
         if text.startswith("NOGROUP"):
             LOG.error("the group or the stream is gone (%s); creating them again", text)

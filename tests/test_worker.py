@@ -229,3 +229,160 @@ def test_sigterm_stops_a_worker_running_in_the_main_thread(client: redis.Redis) 
     assert stats.handled == 10  # the batch in hand was finished and acknowledged, then it stopped
     assert client.xpending("jobs", "workers")["pending"] == 0
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+# Lifecycle ------------------------------------------------------------------------------------
+
+
+def test_stop_before_run_makes_that_run_return_at_once(client: redis.Redis) -> None:
+    _send(client, 3)
+    worker = _worker(client, lambda message_id, fields: None)
+    worker.stop()
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    stopped = not thread.is_alive()
+    if not stopped:
+        worker.stop()  # release the thread before failing
+        thread.join(timeout=10)
+    assert stopped, "a stop() asked for before run() was lost"
+    # The request was consumed: the worker runs again.
+    assert worker.run(max_messages=3).handled == 3
+
+
+def test_max_messages_holds_when_a_redis_error_cuts_a_batch_short(client: redis.Redis) -> None:
+    _send(client, 20)
+    seen: list[str] = []
+
+    def handler(message_id: str, fields: dict[str, str]) -> None:
+        if fields["seq"] == "3" and "3" not in seen:
+            seen.append("3")
+            raise ValueError("fails once")
+        seen.append(fields["seq"])
+
+    worker = _worker(client, handler, batch=10)
+    real_xpending_range = worker.redis.xpending_range
+    calls = 0
+
+    def flaky_xpending_range(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the failure's delivery count cannot be read: the batch breaks off
+            raise redis.ConnectionError("connection lost")
+        return real_xpending_range(*args, **kwargs)
+
+    worker.redis.xpending_range = flaky_xpending_range  # type: ignore[method-assign]
+    stats = worker.run(max_messages=10)
+    assert stats.handled == 10, stats.report()
+    assert stats.errors == 1
+
+
+def test_a_second_run_starts_with_the_consumers_own_pending_entries(client: redis.Redis) -> None:
+    ids = _send(client, 4)
+    client.xgroup_create("jobs", "workers", id="0")
+    client.xreadgroup("workers", "w1", {"jobs": ">"}, count=2)  # w1 took two before a restart
+    fail_once = {ids[0]}
+    seen: list[str] = []
+
+    def handler(message_id: str, fields: dict[str, str]) -> None:
+        if message_id in fail_once:
+            fail_once.discard(message_id)
+            raise ValueError("fails the first time")
+        seen.append(message_id)
+
+    worker = _worker(client, handler, claim_idle_ms=60_000)  # no sweep would find it in this test
+    worker.run(max_messages=1)  # ids[0] failed and stays pending for w1; ids[1] handled
+    assert seen == [ids[1]]
+    worker.run(max_messages=1)
+    assert seen == [ids[1], ids[0]], "the second run skipped its own pending entry"
+
+
+def test_close_releases_the_workers_connections(client: redis.Redis, backend: str) -> None:
+    if backend != "server":
+        pytest.skip("counts connections with CLIENT LIST, which fakeredis does not keep")
+    before = len(client.client_list())
+    _send(client, 3)
+    with _worker(client, lambda message_id, fields: None) as worker:
+        worker.run(max_messages=3)
+        assert len(client.client_list()) > before
+    deadline = time.monotonic() + 10
+    while len(client.client_list()) > before and time.monotonic() < deadline:
+        time.sleep(0.02)  # the server notices a closed socket a moment later
+    assert len(client.client_list()) == before
+
+
+# Leases -----------------------------------------------------------------------------------------
+
+
+def test_lease_never_takes_back_an_entry_another_consumer_took_over(client: redis.Redis) -> None:
+    [entry_id] = _send(client, 1)
+    owners: list[str] = []
+
+    def slow(message_id: str, fields: dict[str, str]) -> None:
+        # This worker stalled past claim_idle_ms and a rival took the entry over, as it should.
+        client.xclaim("jobs", "workers", "rival", 0, [message_id], justid=True)
+        for _ in range(8):  # several lease periods (claim_idle_ms / 3 each)
+            time.sleep(0.05)
+            owners.append(client.xpending_range("jobs", "workers", "-", "+", 1)[0]["consumer"])
+
+    worker = _worker(client, slow, claim_idle_ms=150)
+    stats = worker.run(max_messages=1)
+    assert set(owners) == {"rival"}, f"the lease took the entry back: owners seen {owners}"
+    assert stats.leases_lost == 1
+    assert entry_id
+
+
+# Dead letters whose destination fails -------------------------------------------------------------
+
+
+def _always_fails(message_id: str, fields: dict[str, str]) -> None:
+    raise ValueError("poison")
+
+
+def test_a_failing_dead_letter_write_leaves_the_entry_pending(client: redis.Redis) -> None:
+    [entry_id] = _send(client, 1)
+    client.set("jobs:dead", "not a stream")  # the dead-letter write fails with WRONGTYPE
+    worker = _worker(client, _always_fails, claim_idle_ms=50, max_deliveries=1)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while worker.stats.dead_letter_failures < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert worker.stats.dead_letter_failures >= 2, worker.stats.report()
+        pending = client.xpending_range("jobs", "workers", "-", "+", 10)
+        assert [entry["message_id"] for entry in pending] == [entry_id], "the message left the PEL"
+        assert any("WRONGTYPE" in error for error in worker.stats.recent_errors)
+        client.delete("jobs:dead")  # repaired: the next attempt moves it, once
+        while client.xpending("jobs", "workers")["pending"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # room for a wrong second move to show
+    finally:
+        worker.stop()
+        thread.join(timeout=20)
+    dead = client.xrange("jobs:dead")
+    assert [fields["original_id"] for _, fields in dead] == [entry_id]
+    assert client.xpending("jobs", "workers")["pending"] == 0
+    assert worker.stats.dead_lettered == 1
+
+
+def test_a_worker_does_not_dead_letter_an_entry_another_consumer_took(client: redis.Redis) -> None:
+    [entry_id] = _send(client, 1)
+
+    def stalls_then_fails(message_id: str, fields: dict[str, str]) -> None:
+        client.xclaim("jobs", "workers", "rival", 0, [message_id], justid=True)  # taken over meanwhile
+        raise ValueError("poison")
+
+    worker = _worker(client, stalls_then_fails, claim_idle_ms=60_000, max_deliveries=1)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not worker.stats.failed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    worker.stop()
+    thread.join(timeout=20)
+    assert client.exists("jobs:dead") == 0
+    pending = client.xpending_range("jobs", "workers", "-", "+", 10)
+    assert [(entry["message_id"], entry["consumer"]) for entry in pending] == [(entry_id, "rival")]
+    assert worker.stats.dead_lettered == 0

@@ -277,3 +277,60 @@ def test_least_privilege_users(server_binary: helpers.ServerBinary) -> None:
         stats = worker.run(max_messages=2)
         assert seen == ["0"] and stats.dead_lettered == 1 and stats.errors == 0
         assert producer_client.xadd("jobs:email:dead", {"x": 1})  # the producer may write any jobs:* key
+
+
+def _always_fails(message_id: str, fields: dict[str, str]) -> None:
+    raise ValueError("poison")
+
+
+def test_dead_letter_forbidden_by_acl_waits_until_allowed(server_binary: helpers.ServerBinary) -> None:
+    """A worker whose user may not XADD the dead-letter stream loses nothing; once an admin
+    grants it, the entry is moved exactly once."""
+    worker_rule = ACL_USERS[2].replace(" (~jobs:*:dead +xadd)", "")  # no XADD anywhere
+    users = ["default on nopass ~* &* +@all", worker_rule.replace("~jobs:*", "~jobs*")]
+    with helpers.LocalServer(server_binary, users=users) as server:
+        admin = server.client()
+        [entry_id] = helpers.Producer(admin, "jobs").send_many([{"seq": 0}])
+        worker_client = server.client(username="worker", password="worker-secret")
+        worker = _counting_worker(worker_client, [], claim_idle_ms=50, max_deliveries=1)
+        worker.handler = _always_fails
+        thread = _run_in_thread(worker)
+        try:
+            _wait_for(lambda: worker.stats.dead_letter_failures >= 2, 20, "refused dead-letter writes")
+            assert any("can't run this command" in error for error in worker.stats.recent_errors)
+            pending = admin.xpending_range("jobs", "workers", "-", "+", 10)
+            assert [entry["message_id"] for entry in pending] == [entry_id], "the message left the PEL"
+            assert admin.exists("jobs:dead") == 0
+            admin.acl_setuser("worker", selectors=[("+xadd", "~jobs:dead")])  # repaired
+            _wait_for(lambda: admin.xpending("jobs", "workers")["pending"] == 0, 20, "the move")
+            time.sleep(0.2)  # room for a wrong second move to show
+        finally:
+            _stop(worker, thread)
+        assert [fields["original_id"] for _, fields in admin.xrange("jobs:dead")] == [entry_id]
+
+
+def test_dead_letter_script_checks_the_xack_permission_before_writing(
+    server_binary: helpers.ServerBinary,
+) -> None:
+    """A user that may write dead letters but not XACK: nothing is written, the entry stays pending
+    (written first and acknowledged never, it would be dead-lettered again on every attempt)."""
+    users = [
+        "default on nopass ~* &* +@all",
+        "worker on >worker-secret resetkeys ~jobs* -@all +xreadgroup +xautoclaim +xclaim +xpending "
+        "+xgroup|create +evalsha +script|load +xadd",
+    ]
+    with helpers.LocalServer(server_binary, users=users) as server:
+        admin = server.client()
+        [entry_id] = helpers.Producer(admin, "jobs").send_many([{"seq": 0}])
+        worker_client = server.client(username="worker", password="worker-secret")
+        worker = _counting_worker(worker_client, [], claim_idle_ms=50, max_deliveries=1)
+        worker.handler = _always_fails
+        thread = _run_in_thread(worker)
+        try:
+            _wait_for(lambda: worker.stats.dead_letter_failures >= 2, 20, "refused dead-letter moves")
+        finally:
+            _stop(worker, thread)
+        assert admin.exists("jobs:dead") == 0
+        assert [entry["message_id"] for entry in admin.xpending_range("jobs", "workers", "-", "+", 10)] == [
+            entry_id
+        ]

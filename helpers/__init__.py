@@ -23,6 +23,8 @@ from .connection import (
 )
 from .errors import (
     CourseSetupError,
+    OldServerWarning,
+    PortTakenError,
     ServerBinaryError,
     ServerStartError,
     ServerUnreachableError,
@@ -88,7 +90,9 @@ __all__ = [
     "LocalCluster",
     "LocalServer",
     "MessageError",
+    "OldServerWarning",
     "PartitionedProducer",
+    "PortTakenError",
     "Producer",
     "ServerBinary",
     "ServerBinaryError",

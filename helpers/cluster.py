@@ -29,7 +29,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from .errors import ServerStartError
+from .errors import PortTakenError, ServerStartError
 from .partitions import hash_slot
 from .servers import LOOPBACK, LocalServer, ServerBinary, require_server_binary
 
@@ -37,6 +37,7 @@ __all__ = ["LocalCluster", "skip_cells_using"]
 
 SLOTS = 16384
 BUS_OFFSET = 10000  # the cluster bus listens on port + 10000
+_PORT_ATTEMPTS = 5
 
 
 def _port_is_free(port: int) -> bool:
@@ -88,7 +89,6 @@ class LocalCluster:
     # Life cycle -------------------------------------------------------------------------------
 
     def start(self) -> LocalCluster:
-        ports = _cluster_ports(6)
         config = {
             "cluster-enabled": "yes",
             "cluster-config-file": "nodes.conf",
@@ -97,14 +97,22 @@ class LocalCluster:
             # The default 5 s delay leaves replicas unsynced, and an unsynced replica cannot be promoted.
             "repl-diskless-sync-delay": 0,
         }
-        try:
-            for port in ports:
-                self.nodes.append(LocalServer(self.binary, port=port, config=config).start())
-            self._form()
-        except BaseException:
-            self.close()
-            raise
-        return self
+        # Ports found free can be taken by another process before a node binds them:
+        # then start again on fresh ports, a few times.
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            try:
+                for port in _cluster_ports(6):
+                    self.nodes.append(LocalServer(self.binary, port=port, config=config).start())
+                self._form()
+                return self
+            except PortTakenError:
+                self.close()
+                if attempt == _PORT_ATTEMPTS:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         for node in self.nodes:

@@ -21,6 +21,7 @@ import atexit
 import os
 import sys
 import threading
+import warnings
 from typing import Any
 
 import fakeredis
@@ -28,8 +29,17 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .errors import ServerUnreachableError, UnknownBackendError
-from .servers import LOOPBACK, LocalServer, find_server_binary, require_server_binary
+from .errors import OldServerWarning, ServerUnreachableError, UnknownBackendError
+from .servers import (
+    LOOPBACK,
+    OLDEST_SUPPORTED,
+    LocalServer,
+    ServerBinary,
+    find_server_binary,
+    require_server_binary,
+    too_old_notice,
+    version_tuple,
+)
 
 __all__ = [
     "BACKENDS",
@@ -69,16 +79,35 @@ class _KernelBackends:
         self.fake_server: fakeredis.FakeServer | None = None
         self.fake_tcp: fakeredis.TcpFakeServer | None = None
         self.fake_notice_shown = False
+        self.notes_shown: set[str] = set()
         self._exit_hook_registered = False
 
     def get_server(self) -> LocalServer:
         with self._lock:
             if self.server is None or not self.server.is_running:
                 if self.server is None:
-                    self.server = LocalServer(require_server_binary())
+                    self.server = LocalServer(self.find_binary())
                 self.server.start()
                 self._register_exit_hook()
             return self.server
+
+    def find_binary(self) -> ServerBinary:
+        """The binary for the private server; says once why an old one on PATH was passed over,
+        and warns when REDIS_SERVER_BIN names a server older than the course supports."""
+        skipped: list[str] = []
+        binary = find_server_binary(skipped)
+        self.show_once(skipped)
+        if binary is None:
+            return require_server_binary()  # raises, saying what to install
+        if not binary.supported:
+            warnings.warn(too_old_notice(binary.describe(), binary.version), OldServerWarning, stacklevel=4)
+        return binary
+
+    def show_once(self, notes: list[str]) -> None:
+        for note in notes:
+            if note not in self.notes_shown:
+                print(note, file=sys.stderr)
+                self.notes_shown.add(note)
 
     def get_fake_server(self) -> fakeredis.FakeServer:
         with self._lock:
@@ -145,17 +174,22 @@ def resolve_backend(backend: str | None = None) -> str:
     return _resolve(backend)[0]
 
 
-def _check_reachable(url: str, origin: str) -> None:
-    """PING the server at ``url`` once, with no retries, within REACHABILITY_TIMEOUT seconds per step."""
+def _check_reachable(url: str, origin: str, client_kwargs: dict[str, Any]) -> None:
+    """PING the server at ``url`` once, with the caller's credentials and options but no retries,
+    within REACHABILITY_TIMEOUT seconds per step; warn if it is older than the course supports."""
     probe = redis.Redis.from_url(
         url,
-        socket_connect_timeout=REACHABILITY_TIMEOUT,
-        socket_timeout=REACHABILITY_TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
+        **{
+            **client_kwargs,
+            "socket_connect_timeout": REACHABILITY_TIMEOUT,
+            "socket_timeout": REACHABILITY_TIMEOUT,
+            "retry": Retry(NoBackoff(), 0),
+        },
     )
     unset = ", or unset REDIS_URL to use a private server" if origin == "REDIS_URL" else ""
     try:
         probe.ping()
+        _warn_if_too_old(probe, f"the server at {url} ({origin})")
     except redis.AuthenticationError as exc:
         raise ServerUnreachableError(
             f"The server at {url} ({origin}) refused our credentials: {exc}. "
@@ -172,6 +206,18 @@ def _check_reachable(url: str, origin: str) -> None:
         ) from exc
     finally:
         probe.close()
+
+
+def _warn_if_too_old(client: redis.Redis, where: str) -> None:
+    try:
+        info = client.info("server")
+    except redis.ResponseError:
+        return  # a least-privilege user may not run INFO: nothing to say
+    if info.get("server_name") == "valkey" or "valkey_version" in info:
+        return  # every Valkey release is 7.2 or newer
+    version = str(info.get("redis_version", ""))
+    if version_tuple(version) < OLDEST_SUPPORTED:
+        warnings.warn(too_old_notice(f"{where}, Redis {version}", version), OldServerWarning, stacklevel=4)
 
 
 def connect(
@@ -207,13 +253,16 @@ def connect(
             raise ServerUnreachableError(
                 f"{url!r} ({origin}) is not a Redis URL: {exc}. Use redis://host:port/db."
             ) from exc
-        _check_reachable(url, origin)
+        _check_reachable(url, origin, {"decode_responses": decode_responses, **client_kwargs})
         return client
 
     name, automatic = _resolve(backend)
     if name == "server":
         return _KERNEL.get_server().client(decode_responses=decode_responses, **client_kwargs)
     if automatic and not _KERNEL.fake_notice_shown:
+        skipped: list[str] = []
+        find_server_binary(skipped)
+        _KERNEL.show_once(skipped)
         print(FAKEREDIS_NOTICE, file=sys.stderr)
         _KERNEL.fake_notice_shown = True
     return fakeredis.FakeRedis(server=_KERNEL.get_fake_server(), decode_responses=decode_responses)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "CourseSetupError",
+    "OldServerWarning",
+    "PortTakenError",
     "ServerBinaryError",
     "ServerStartError",
     "ServerUnreachableError",
@@ -33,3 +35,11 @@ class ServerStartError(CourseSetupError):
 
 class ServerUnreachableError(CourseSetupError, ConnectionError):
     """A server named by URL (argument or ``REDIS_URL``) did not answer."""
+
+
+class PortTakenError(ServerStartError):
+    """The server could not listen on its port: another process holds it."""
+
+
+class OldServerWarning(UserWarning):
+    """The server is older than the oldest the course supports: some lessons will fail on it."""

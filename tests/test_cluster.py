@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from helpers import cluster as cluster_module
 from helpers.cluster import LocalCluster, _cell_needs
+from helpers.servers import ServerBinary
 
 
 @pytest.mark.needs_server
@@ -22,6 +25,30 @@ def test_three_masters_share_the_slots(cluster: LocalCluster) -> None:
     for n in range(12):
         client.xadd(f"{{jobs-{n}}}", {"n": n}, id="1-1")
     assert all(client.xlen(f"{{jobs-{n}}}") == 1 for n in range(12))
+
+
+@pytest.mark.needs_server
+def test_formation_starts_again_on_fresh_ports_when_one_is_taken(
+    server_binary: ServerBinary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        real_ports = cluster_module._cluster_ports
+        calls: list[list[int]] = []
+
+        def ports(count: int) -> list[int]:
+            chosen = real_ports(count)
+            if not calls:
+                chosen[3] = taken  # the fourth node's port is taken before it binds it
+            calls.append(chosen)
+            return chosen
+
+        monkeypatch.setattr(cluster_module, "_cluster_ports", ports)
+        with LocalCluster(server_binary) as fresh:
+            assert len(calls) == 2 and taken not in [node.port for node in fresh.nodes]
+            assert len(fresh.masters()) == 3
 
 
 @pytest.mark.needs_server

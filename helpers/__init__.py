@@ -8,9 +8,18 @@ Everything a notebook needs is importable from here::
     helpers.entries_frame(client.xrange("orders"))
 
 Importing this package starts nothing; the first :func:`connect` does.
+
+The modules: :mod:`~helpers.connection` and :mod:`~helpers.servers` (which server,
+private servers), :mod:`~helpers.cluster` (a local Redis Cluster), :mod:`~helpers.producer`,
+:mod:`~helpers.worker`, :mod:`~helpers.partitions` and :mod:`~helpers.retry` (the queue
+itself), :mod:`~helpers.views` (pandas tables), :mod:`~helpers.exercises` (one module of
+checkers per notebook), :mod:`~helpers.notebook` (what lessons need around a queue),
+:mod:`~helpers.errors` (every error), and :mod:`helpers.tools` (programs run with
+``python -m``: the worker process, benchmarks, the crash demo).
 """
 
-from .cluster import LocalCluster, skip_cells_using
+from .cluster import LocalCluster
+from .common import AnyClient, hash_slot
 from .connection import (
     BACKENDS,
     FAKEREDIS_NOTICE,
@@ -23,51 +32,29 @@ from .connection import (
 )
 from .errors import (
     CourseSetupError,
+    DeadlineExceeded,
+    MessageError,
     OldServerWarning,
     PortTakenError,
     ServerBinaryError,
     ServerStartError,
     ServerUnreachableError,
     UnknownBackendError,
+    WrongKeyTypeError,
 )
-from .exercises import (
-    CheckResult,
-    check_acked_consumer,
-    check_all_claimed,
-    check_billing_run,
-    check_blocking_client,
-    check_claim_idle,
-    check_confirmed_writer,
-    check_dead_letter,
-    check_duplicates_bound,
-    check_explicit_ids,
-    check_fan_out_deliveries,
-    check_group_from_start,
-    check_group_rewound,
-    check_idempotent_handler,
-    check_next_id,
-    check_orphans,
-    check_page_reader,
-    check_partition_design,
-    check_ping,
-    check_retention_window,
-    check_safe_minid,
-    check_same_slot,
-    check_trimmed_safely,
-    check_xack_count,
-    check_zombie_ack,
-    setup_billing_exercise,
-)
-from .partitions import (
-    DeadlineExceeded,
-    PartitionedProducer,
-    call_with_deadline,
-    hash_slot,
-    partition_of,
-    partition_streams,
-    write_and_wait,
-)
-from .producer import DEFAULT_MAX_PAYLOAD_BYTES, MessageError, Producer, WrongKeyTypeError
+from .exercises import CheckResult, nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07
+from .exercises.nb00 import *  # noqa: F403
+from .exercises.nb01 import *  # noqa: F403
+from .exercises.nb02 import *  # noqa: F403
+from .exercises.nb03 import *  # noqa: F403
+from .exercises.nb04 import *  # noqa: F403
+from .exercises.nb05 import *  # noqa: F403
+from .exercises.nb06 import *  # noqa: F403
+from .exercises.nb07 import *  # noqa: F403
+from .notebook import skip_cells_using, start_worker_process, wait_for
+from .partitions import PartitionedProducer, partition_of, partition_streams, write_and_wait
+from .producer import DEFAULT_MAX_PAYLOAD_BYTES, Producer
+from .retry import call_with_deadline, is_failover_error
 from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
 from .views import (
     consumers_frame,
@@ -79,11 +66,13 @@ from .views import (
     split_id,
     stream_info_frame,
 )
+from .worker import Worker, WorkerStats
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "FAKEREDIS_NOTICE",
+    "AnyClient",
     "CheckResult",
     "CourseSetupError",
     "DeadlineExceeded",
@@ -103,30 +92,6 @@ __all__ = [
     "WorkerStats",
     "WrongKeyTypeError",
     "call_with_deadline",
-    "check_acked_consumer",
-    "check_all_claimed",
-    "check_billing_run",
-    "check_blocking_client",
-    "check_claim_idle",
-    "check_confirmed_writer",
-    "check_dead_letter",
-    "check_duplicates_bound",
-    "check_explicit_ids",
-    "check_fan_out_deliveries",
-    "check_group_from_start",
-    "check_group_rewound",
-    "check_idempotent_handler",
-    "check_next_id",
-    "check_orphans",
-    "check_page_reader",
-    "check_partition_design",
-    "check_ping",
-    "check_retention_window",
-    "check_safe_minid",
-    "check_same_slot",
-    "check_trimmed_safely",
-    "check_xack_count",
-    "check_zombie_ack",
     "connect",
     "consumers_frame",
     "delete_keys",
@@ -137,6 +102,7 @@ __all__ = [
     "groups_frame",
     "hash_slot",
     "idle_bound",
+    "is_failover_error",
     "partition_of",
     "partition_streams",
     "pending_frame",
@@ -145,19 +111,19 @@ __all__ = [
     "resolve_backend",
     "server_url",
     "server_version",
-    "setup_billing_exercise",
     "skip_cells_using",
     "split_id",
+    "start_worker_process",
     "stream_info_frame",
+    "wait_for",
     "write_and_wait",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # The worker is imported on first use, not with the package, so that
-    # `python -m helpers.worker` runs it as a fresh module.
-    if name in ("Worker", "WorkerStats"):
-        from . import worker
-
-        return getattr(worker, name)
-    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
+# The exercise checkers, one module per notebook; each module's __all__ is their one list.
+__all__ += nb00.__all__
+__all__ += nb01.__all__
+__all__ += nb02.__all__
+__all__ += nb03.__all__
+__all__ += nb04.__all__
+__all__ += nb05.__all__
+__all__ += nb06.__all__
+__all__ += nb07.__all__

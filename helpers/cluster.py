@@ -16,24 +16,22 @@ one view, and replicas in sync. Every wait is bounded: formation gives up after
 
 from __future__ import annotations
 
-import ast
-import builtins
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
 
+from .common import hash_slot
 from .errors import PortTakenError, ServerStartError
-from .partitions import hash_slot
 from .servers import LOOPBACK, LocalServer, ServerBinary, require_server_binary
 
-__all__ = ["LocalCluster", "skip_cells_using"]
+__all__ = ["LocalCluster"]
 
 SLOTS = 16384
 BUS_OFFSET = 10000  # the cluster bus listens on port + 10000
@@ -291,49 +289,3 @@ class LocalCluster:
             if int(master[1]) == node.port:
                 ranges.append((start, end))
         return ranges
-
-
-def _cell_needs(source: str, name: str, defined: Container[str]) -> bool:
-    """True if the code ``source`` reads the variable ``name``, or reads a variable that
-    is neither defined in ``defined`` (the kernel's namespace), nor a builtin, nor bound
-    in the code itself: a variable that a skipped cell would have defined."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    loaded: set[str] = set()
-    bound: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-    if name in loaded:
-        return True
-    return any(var not in bound and var not in defined and not hasattr(builtins, var) for var in loaded)
-
-
-def skip_cells_using(name: str, reason: str) -> None:
-    """In a notebook: from now on, replace every cell that uses the variable ``name``
-    (or a variable that only such a cell would have defined) with a ``print`` of
-    ``reason``, so that a notebook without a cluster skips those cells cleanly and
-    still runs the rest. Outside IPython it does nothing.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-
-    def skip(lines: list[str]) -> list[str]:
-        if _cell_needs("".join(lines), name, shell.user_ns):
-            return [f"print({reason!r})\n"]
-        return lines
-
-    shell.input_transformers_post.append(skip)

@@ -16,52 +16,20 @@ messages of one key stay in order on one partition, while different keys spread.
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
-from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError, TryAgainError
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS
+from redis.exceptions import RedisClusterException
 
-from .producer import DEFAULT_MAX_PAYLOAD_BYTES, AnyClient, MessageError, Producer, encode_message
+from .common import AnyClient, hash_slot
+from .errors import MessageError
+from .producer import DEFAULT_MAX_PAYLOAD_BYTES, Producer, encode_message
 
-__all__ = [
-    "AnyClient",
-    "DeadlineExceeded",
-    "PartitionedProducer",
-    "call_with_deadline",
-    "hash_slot",
-    "is_failover_error",
-    "partition_of",
-    "partition_streams",
-    "write_and_wait",
-]
-
-T = TypeVar("T")
-
-
-def is_failover_error(exc: BaseException) -> bool:
-    """True for the errors a cluster client raises while a failover is under way: the old
-    master refuses connections or times out, the cluster answers CLUSTERDOWN or TRYAGAIN,
-    the client's slot map has a hole, or no node the client knows answers at all.
-
-    A programming error, such as a command across slots, is not one of them.
-    """
-    if isinstance(
-        exc, (redis.ConnectionError, redis.TimeoutError, ClusterDownError, TryAgainError, SlotNotCoveredError)
-    ):
-        return True
-    # With every node it knows unreachable, RedisCluster raises a bare RedisClusterException.
-    return type(exc) is RedisClusterException and "cannot be connected" in str(exc)
-
-
-def hash_slot(key: str) -> int:
-    """The hash slot (0-16383) of ``key``: CRC16 of the key, or of its ``{hash tag}`` if it has one."""
-    return int(key_slot(key.encode("utf-8")))
+__all__ = ["PartitionedProducer", "partition_of", "partition_streams", "write_and_wait"]
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -242,47 +210,3 @@ def write_and_wait(
         raise
     ids = [reply.decode() if isinstance(reply, bytes) else str(reply) for reply in replies[:-1]]
     return ids, int(replies[-1])
-
-
-class DeadlineExceeded(TimeoutError):
-    """A call kept failing until its deadline; the last error is its ``__cause__``."""
-
-
-def call_with_deadline(
-    call: Callable[[], T],
-    deadline_s: float,
-    *,
-    retry_if: Callable[[BaseException], bool] = is_failover_error,
-    first_backoff_s: float = 0.05,
-    max_backoff_s: float = 1.0,
-    on_error: Callable[[Exception], None] | None = None,
-) -> T:
-    """Call ``call()`` until it succeeds, retrying the errors of a failover (those for
-    which ``retry_if`` is true) with backoff, for at most ``deadline_s`` seconds in all.
-    Any other error is raised at once.
-
-    redis-py's cluster client retries on its own, up to 10 times without a pause
-    (tens of milliseconds in all), and then raises; a failover takes about the node
-    timeout plus a second or two. A deadline says how long your caller can wait; past it,
-    :class:`DeadlineExceeded` is raised with the last error as its cause.
-
-    Retrying a write can duplicate it (the first attempt may have reached the
-    server before the error): carry an idempotency key in the message.
-    """
-    if deadline_s <= 0:
-        raise ValueError(f"deadline_s must be positive, not {deadline_s!r}")
-    deadline = time.monotonic() + deadline_s
-    backoff = first_backoff_s
-    while True:
-        try:
-            return call()
-        except Exception as exc:
-            if not retry_if(exc):
-                raise
-            if on_error is not None:
-                on_error(exc)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DeadlineExceeded(f"still failing after {deadline_s:g} s: {exc}") from exc
-            time.sleep(min(backoff * random.uniform(0.5, 1.0), left))
-            backoff = min(backoff * 2, max_backoff_s)

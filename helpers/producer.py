@@ -12,35 +12,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-from redis.cluster import RedisCluster
 
-from .errors import CourseSetupError
+from .common import AnyClient
+from .errors import MessageError, WrongKeyTypeError
 
-__all__ = [
-    "DEFAULT_MAX_PAYLOAD_BYTES",
-    "AnyClient",
-    "FieldValue",
-    "MessageError",
-    "Producer",
-    "WrongKeyTypeError",
-]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "FieldValue", "Producer", "encode_message"]
 
 FieldValue = str | bytes | int | float
 
-# A single server's client or a cluster's: the producer and the worker use only
-# commands that name their key, which a cluster client routes to the key's node.
-AnyClient = redis.Redis | RedisCluster
-
 # 64 KiB: far above a task description, far below what would hurt a server.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
-
-
-class MessageError(ValueError):
-    """A message the producer refuses: empty, badly typed, or too large."""
-
-
-class WrongKeyTypeError(CourseSetupError, TypeError):
-    """The stream's key holds another type of value."""
 
 
 def _encoded(value: Any, what: str) -> bytes:

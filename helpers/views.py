@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from .common import as_text
+
 __all__ = [
     "consumers_frame",
     "entries_frame",
@@ -42,19 +44,13 @@ STREAM_INFO_INTERNALS = ("radix-tree-keys", "radix-tree-nodes")
 GROUP_FIELDS = ("name", "consumers", "pending", "last-delivered-id", "entries-read", "lag")
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    return value
-
-
 def split_id(entry_id: str | bytes) -> tuple[int, int]:
     """``"1700000000000-3"`` -> ``(1700000000000, 3)``.
 
     Raises:
         ValueError: the text is not a complete stream ID.
     """
-    text = str(_text(entry_id))
+    text = str(as_text(entry_id))
     ms, sep, seq = text.partition("-")
     if not sep or not ms.isdigit() or not seq.isdigit():
         raise ValueError(f"{text!r} is not a stream ID of the form <milliseconds>-<sequence>")
@@ -85,12 +81,14 @@ def idle_bound(idle_ms: int, bounds: Sequence[int]) -> str:
 def _entries_of(reply: Any) -> list[tuple[str | None, Any, Any]]:
     """Flatten an XRANGE, XREAD or XREADGROUP reply into (stream, id, fields) triples."""
     if isinstance(reply, Mapping):  # RESP3 XREAD: {stream: [[id, fields], ...]}
-        return [(_text(stream), entry[0], entry[1]) for stream, entries in reply.items() for entry in entries]
+        return [
+            (as_text(stream), entry[0], entry[1]) for stream, entries in reply.items() for entry in entries
+        ]
     rows: list[tuple[str | None, Any, Any]] = []
     for item in reply or []:
         first, second = item[0], item[1]
         if isinstance(second, list):  # XREAD: [stream, [(id, fields), ...]]
-            rows.extend((_text(first), entry[0], entry[1]) for entry in second)
+            rows.extend((as_text(first), entry[0], entry[1]) for entry in second)
         else:  # XRANGE: (id, fields)
             rows.append((None, first, second))
     return rows
@@ -111,16 +109,16 @@ def entries_frame(reply: Any) -> pd.DataFrame:
     with_stream = any(stream is not None for stream, _, _ in triples)
     for stream, entry_id, fields in triples:
         ms, seq = split_id(entry_id)
-        record: dict[str, Any] = {"id": _text(entry_id), "id_ms": ms, "id_seq": seq}
+        record: dict[str, Any] = {"id": as_text(entry_id), "id_ms": ms, "id_seq": seq}
         if with_stream:
             record = {"stream": stream, **record}
         for name, value in (fields or {}).items():
-            name = _text(name)
+            name = as_text(name)
             if name in ("stream", "id", "id_ms", "id_seq"):
                 name = f"{name} (field)"  # a field must not overwrite a column of the ID
             if name not in field_names:
                 field_names.append(name)
-            record[name] = _text(value)
+            record[name] = as_text(value)
         records.append(record)
     columns = (["stream"] if with_stream else []) + ["id", "id_ms", "id_seq"] + field_names
     frame = pd.DataFrame.from_records(records, columns=columns)
@@ -137,7 +135,7 @@ def stream_info_frame(info: Mapping[str, Any], *, internals: bool = False) -> pd
     counts radix-tree nodes differently) are left out unless
     ``internals=True`` asks for the radix-tree counters.
     """
-    decoded = {_text(key): value for key, value in info.items()}
+    decoded = {as_text(key): value for key, value in info.items()}
     names = STREAM_INFO_FIELDS + (STREAM_INFO_INTERNALS if internals else ())
     rows = []
     for name in names:
@@ -145,8 +143,8 @@ def stream_info_frame(info: Mapping[str, Any], *, internals: bool = False) -> pd
             continue
         value = decoded[name]
         if name in ("first-entry", "last-entry"):
-            value = _text(value[0]) if value else None
-        rows.append({"field": name, "value": _text(value)})
+            value = as_text(value[0]) if value else None
+        rows.append({"field": name, "value": as_text(value)})
     return pd.DataFrame(rows, columns=["field", "value"])
 
 
@@ -158,7 +156,7 @@ def groups_frame(groups: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """
     rows = []
     for group in groups:
-        decoded = {_text(key): _text(value) for key, value in group.items()}
+        decoded = {as_text(key): as_text(value) for key, value in group.items()}
         rows.append({name: decoded.get(name) for name in GROUP_FIELDS})
     frame = pd.DataFrame(rows, columns=list(GROUP_FIELDS))
     # Nullable integers, so a NULL shows as <NA> and the column stays integral.
@@ -178,7 +176,7 @@ def consumers_frame(
     """
     rows = []
     for consumer in consumers:
-        decoded = {_text(key): _text(value) for key, value in consumer.items()}
+        decoded = {as_text(key): as_text(value) for key, value in consumer.items()}
         idle = int(decoded["idle"])
         rows.append(
             {
@@ -198,15 +196,15 @@ def pending_summary_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
     in the summary dict itself, and are also kept in ``frame.attrs``.
     """
     rows = [
-        {"consumer": _text(item["name"]), "pending": int(item["pending"])}
+        {"consumer": as_text(item["name"]), "pending": int(item["pending"])}
         for item in summary.get("consumers") or []
     ]
     frame = pd.DataFrame(rows, columns=["consumer", "pending"])
     frame = frame.sort_values("consumer", kind="stable").reset_index(drop=True)
     frame.attrs = {
         "pending": int(summary.get("pending") or 0),
-        "min": _text(summary.get("min")),
-        "max": _text(summary.get("max")),
+        "min": as_text(summary.get("min")),
+        "max": as_text(summary.get("max")),
     }
     return frame
 
@@ -224,8 +222,8 @@ def pending_frame(
         idle = int(entry["time_since_delivered"])
         rows.append(
             {
-                "id": _text(entry["message_id"]),
-                "consumer": _text(entry["consumer"]),
+                "id": as_text(entry["message_id"]),
+                "consumer": as_text(entry["consumer"]),
                 "idle": idle_bound(idle, idle_bounds) if idle_bounds else idle,
                 "deliveries": int(entry["times_delivered"]),
             }

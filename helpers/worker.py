@@ -29,23 +29,19 @@ What it does, in order (notebooks 02 to 05 explain each step):
 
 Messages reach the handler as ``handler(message_id, fields)`` with ``fields``
 a ``dict[str, str]``. Run a worker from the command line with
-``python -m helpers.worker --help``.
+``python -m helpers.tools.worker --help``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
 import logging
 import random
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 import redis
@@ -53,9 +49,9 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 
-from .producer import AnyClient
+from .common import AnyClient
 
-__all__ = ["Handler", "Worker", "WorkerStats", "main"]
+__all__ = ["DEAD_LETTER_FIELDS", "Handler", "Worker", "WorkerStats"]
 
 Handler = Callable[[str, dict[str, str]], Any]
 
@@ -595,75 +591,3 @@ class Worker:
         if history_reset:
             with contextlib.suppress(redis.RedisError, RedisClusterException):
                 self._ensure_group()
-
-
-# Command line ------------------------------------------------------------------------------------
-
-
-def _load_handler(spec: str) -> Handler:
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise argparse.ArgumentTypeError(f"--handler must look like module:function, not {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise argparse.ArgumentTypeError(f"cannot import {module_name!r}: {exc}") from exc
-    handler = getattr(module, attribute, None)
-    if not callable(handler):
-        raise argparse.ArgumentTypeError(f"{module_name} has no function {attribute!r}")
-    return handler  # type: ignore[no-any-return]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.worker", description="Run one stream worker until SIGTERM or Ctrl-C."
-    )
-    parser.add_argument("--url", required=True, help="redis://[user:password@]host:port/db")
-    parser.add_argument("--cluster", action="store_true", help="the URL names a node of a Redis Cluster")
-    parser.add_argument("--stream", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--consumer", required=True, help="this worker's name; reuse it after a restart")
-    parser.add_argument("--handler", required=True, type=_load_handler, help="module:function")
-    parser.add_argument("--batch", type=int, default=10)
-    parser.add_argument("--block-ms", type=int, default=2000)
-    parser.add_argument("--claim-idle-ms", type=int, default=30_000)
-    parser.add_argument("--max-deliveries", type=int, default=5)
-    parser.add_argument("--dead-letter", default=None, help="dead-letter stream (default: <stream>:dead)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        client: AnyClient = (
-            RedisCluster.from_url(args.url) if args.cluster else redis.Redis.from_url(args.url)
-        )
-        worker = Worker(
-            client,
-            args.stream,
-            group=args.group,
-            consumer=args.consumer,
-            handler=args.handler,
-            batch=args.batch,
-            block_ms=args.block_ms,
-            claim_idle_ms=args.claim_idle_ms,
-            max_deliveries=args.max_deliveries,
-            dead_letter=args.dead_letter,
-        )
-    except (TypeError, ValueError) as exc:
-        parser.error(str(exc))
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        LOG.info("signal %d: finishing the current batch, then stopping", signum)
-        worker.stop()
-
-    # Worker.run handles SIGTERM itself; Ctrl-C should stop as gently.
-    signal.signal(signal.SIGINT, request_stop)
-    LOG.info("worker %s of group %s on %s started", args.consumer, args.group, args.stream)
-    stats = worker.run()
-    LOG.info("stopped: %s", stats.report())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,13 +8,13 @@ import sys
 import pytest
 
 from helpers.cluster import LocalCluster
-from helpers.cluster_bench import bench_shards, one_shard_streams
+from helpers.tools.cluster_bench import bench_shards, one_shard_streams
 
 pytestmark = pytest.mark.needs_server
 
 
 def test_bench_runs_end_to_end() -> None:
-    command = [sys.executable, "-m", "helpers.bench", "--rounds", "1", "--messages", "300"]
+    command = [sys.executable, "-m", "helpers.tools.bench", "--rounds", "1", "--messages", "300"]
     command += ["--scale-messages", "60"]
     out = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from helpers import cluster as cluster_module
-from helpers.cluster import LocalCluster, _cell_needs
+from helpers.cluster import LocalCluster
+from helpers.notebook import _cell_needs
 from helpers.servers import ServerBinary
 
 

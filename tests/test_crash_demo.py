@@ -1,4 +1,4 @@
-"""helpers.crash_demo: a real process that takes work and, once SIGKILLed, leaves it pending."""
+"""helpers.tools.crash_demo: a real process that takes work and, once SIGKILLed, leaves it pending."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import pytest
 import redis
 
 import helpers
-from helpers import crash_demo
+from helpers.tools import crash_demo
 
 
 def test_sigkilled_consumer_leaves_its_entries_pending(client: redis.Redis) -> None:
     for n in range(1, 6):
         client.xadd("jobs", {"n": n}, id=f"{n}-0")
     client.xgroup_create("jobs", "workers", id="0")
-    command = [sys.executable, "-m", "helpers.crash_demo", "--url", helpers.server_url()]
+    command = [sys.executable, "-m", "helpers.tools.crash_demo", "--url", helpers.server_url()]
     command += ["--stream", "jobs", "--group", "workers", "--consumer", "doomed", "--count", "3"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:

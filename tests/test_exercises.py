@@ -58,7 +58,7 @@ def _right_reader(client: redis.Redis, key: str, page_size: int) -> list[str]:
     ids: list[str] = []
     start = "-"
     while True:
-        page = client.xrange(key, min=start, max="+", count=page_size)
+        page: Any = client.xrange(key, min=start, max="+", count=page_size)
         ids += [entry_id for entry_id, _ in page]
         if len(page) < page_size:
             return ids
@@ -69,7 +69,7 @@ def _inclusive_reader(client: redis.Redis, key: str, page_size: int) -> list[str
     ids: list[str] = []
     start = "-"
     for _ in range(20):
-        page = client.xrange(key, min=start, max="+", count=page_size)
+        page: Any = client.xrange(key, min=start, max="+", count=page_size)
         ids += [entry_id for entry_id, _ in page]
         if len(page) < page_size:
             break
@@ -215,7 +215,7 @@ def test_check_all_claimed(client: redis.Redis) -> None:
 
 
 def _atomic_mover(
-    client: redis.Redis, stream: str, group: str, entry_id: str, fields: dict, reason: str
+    client: redis.Redis, stream: str, group: str, entry_id: str, fields: dict[Any, Any], reason: str
 ) -> None:
     with client.pipeline(transaction=True) as pipe:
         pipe.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
@@ -226,10 +226,14 @@ def _atomic_mover(
 def test_check_dead_letter(client: redis.Redis) -> None:
     assert helpers.check_dead_letter(_atomic_mover, client).passed
 
-    def no_ack(c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict, reason: str) -> None:
+    def no_ack(
+        c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict[Any, Any], reason: str
+    ) -> None:
         c.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
 
-    def no_fields(c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict, reason: str) -> None:
+    def no_fields(
+        c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict[Any, Any], reason: str
+    ) -> None:
         c.xadd(f"{stream}:dead", {"original_id": entry_id, "reason": reason})
         c.xack(stream, group, entry_id)
 
@@ -266,13 +270,13 @@ def test_check_retention_window(client: redis.Redis) -> None:
 
 
 def _right_safe_minid(client: redis.Redis, stream: str) -> str:
-    limits = []
+    limits: list[tuple[int, int]] = []
     for group in client.xinfo_groups(stream):
         ms, seq = group["last-delivered-id"].split("-")
         limits.append((int(ms), int(seq) + 1))
         oldest = client.xpending(stream, group["name"])["min"]
         if oldest:
-            limits.append(tuple(int(part) for part in oldest.split("-")))
+            limits.append(helpers.split_id(oldest))
     ms, seq = min(limits)
     return f"{ms}-{seq}"
 

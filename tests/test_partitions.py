@@ -9,14 +9,14 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 
 import pytest
 import redis
 from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 
 import helpers
-from helpers.cluster import LocalCluster
-from helpers.partitions import (
+from helpers import (
     DeadlineExceeded,
     PartitionedProducer,
     call_with_deadline,
@@ -26,6 +26,7 @@ from helpers.partitions import (
     partition_streams,
     write_and_wait,
 )
+from helpers.cluster import LocalCluster
 
 # Pure functions -------------------------------------------------------------------------------
 
@@ -42,8 +43,7 @@ def test_partition_of_is_stable_and_spreads() -> None:
             [
                 sys.executable,
                 "-c",
-                "from helpers.partitions import partition_of; "
-                f"print([partition_of(k, 3) for k in {keys[:50]!r}])",
+                f"from helpers import partition_of; print([partition_of(k, 3) for k in {keys[:50]!r}])",
             ],
             env={**os.environ, "PYTHONHASHSEED": seed},
             capture_output=True,
@@ -87,13 +87,15 @@ def test_partition_keys_must_be_text() -> None:
 
 def test_call_with_deadline_retries_then_succeeds() -> None:
     attempts: list[Exception] = []
-    results = iter([redis.ConnectionError("refused"), redis.ConnectionError("refused"), "done"])
+    results: Iterator[object] = iter(
+        [redis.ConnectionError("refused"), redis.ConnectionError("refused"), "done"]
+    )
 
     def flaky() -> str:
         result = next(results)
         if isinstance(result, Exception):
             raise result
-        return result
+        return str(result)
 
     assert call_with_deadline(flaky, 5, first_backoff_s=0.001, on_error=attempts.append) == "done"
     assert [str(error) for error in attempts] == ["refused", "refused"]
@@ -140,7 +142,7 @@ def test_partitioned_producer_keeps_each_keys_order(client: redis.Redis) -> None
     by_customer: dict[str, list[int]] = defaultdict(list)
     for stream in producer.streams:
         for _, fields in client.xrange(stream):
-            customer = fields["customer"]
+            customer = str(fields["customer"])
             assert producer.stream_for(customer) == stream
             by_customer[customer].append(int(fields["seq"]))
     assert sum(map(len, by_customer.values())) == 70
@@ -196,7 +198,7 @@ def test_partitioned_producer_on_a_cluster_keeps_each_keys_order(cluster: LocalC
     for stream in producer.streams:
         node = cluster.node_client(cluster.master_of(stream))  # each stream is on its own master
         for _, fields in node.xrange(stream):
-            assert producer.stream_for(fields["account"]) == stream
+            assert producer.stream_for(str(fields["account"])) == stream
             by_account[fields["account"]].append(int(fields["seq"]))
     assert sorted(by_account) == sorted({key for key, _ in messages})
     assert all(seqs == sorted(seqs) and len(seqs) == 30 for seqs in by_account.values())

@@ -85,7 +85,7 @@ def test_reclaims_entries_of_a_dead_consumer(client: redis.Redis) -> None:
     assert client.xpending("jobs", "workers")["pending"] == 0
 
 
-def _dead_letters(client: redis.Redis) -> list[tuple[str, dict[str, str]]]:
+def _dead_letters(client: redis.Redis) -> Any:
     return client.xrange("jobs:dead")
 
 
@@ -140,7 +140,7 @@ def test_payload_that_is_not_utf8_is_dead_lettered_with_its_bytes(client: redis.
     seen: list[str] = []
     stats = _worker(client, lambda message_id, fields: seen.append(fields["seq"])).run(max_messages=3)
     assert seen == ["0", "2"] and stats.dead_lettered == 1
-    raw = helpers.connect(decode_responses=False).xrange("jobs:dead")
+    raw: Any = helpers.connect(decode_responses=False).xrange("jobs:dead")
     assert raw[0][1][b"blob"] == b"\xff\xfe"
     assert raw[0][1][b"reason"].startswith(b"payload is not UTF-8")
 
@@ -299,16 +299,22 @@ def test_a_second_run_starts_with_the_consumers_own_pending_entries(client: redi
 
 def test_close_releases_the_workers_connections(client: redis.Redis, backend: str) -> None:
     if backend != "server":
-        pytest.skip("counts connections with CLIENT LIST, which fakeredis does not keep")
-    before = len(client.client_list())
+        pytest.skip("looks for the connections in CLIENT LIST, which fakeredis does not keep")
     _send(client, 3)
     with _worker(client, lambda message_id, fields: None) as worker:
         worker.run(max_messages=3)
-        assert len(client.client_list()) > before
+        pool: Any = worker.redis.connection_pool
+        connections = [*pool._available_connections, *pool._in_use_connections]
+        addresses = {"{}:{}".format(*conn._sock.getsockname()) for conn in connections if conn._sock}
+        assert addresses and addresses <= {entry["addr"] for entry in client.client_list()}
+
+    def still_connected() -> set[str]:
+        return addresses & {entry["addr"] for entry in client.client_list()}
+
     deadline = time.monotonic() + 10
-    while len(client.client_list()) > before and time.monotonic() < deadline:
+    while still_connected() and time.monotonic() < deadline:
         time.sleep(0.02)  # the server notices a closed socket a moment later
-    assert len(client.client_list()) == before
+    assert not still_connected()
 
 
 # Leases -----------------------------------------------------------------------------------------
@@ -323,7 +329,7 @@ def test_lease_never_takes_back_an_entry_another_consumer_took_over(client: redi
         client.xclaim("jobs", "workers", "rival", 0, [message_id], justid=True)
         for _ in range(8):  # several lease periods (claim_idle_ms / 3 each)
             time.sleep(0.05)
-            owners.append(client.xpending_range("jobs", "workers", "-", "+", 1)[0]["consumer"])
+            owners.append(str(client.xpending_range("jobs", "workers", "-", "+", 1)[0]["consumer"]))
 
     worker = _worker(client, slow, claim_idle_ms=150)
     stats = worker.run(max_messages=1)

@@ -1,7 +1,7 @@
 """Throughput of a partitioned queue on one shard and on three, measured in one run.
 
-    python -m helpers.cluster_bench                 # a private 6-node cluster from the usual binary
-    python -m helpers.cluster_bench --rounds 5 --messages 20000
+    python -m helpers.tools.cluster_bench                 # a private 6-node cluster from the usual binary
+    python -m helpers.tools.cluster_bench --rounds 5 --messages 20000
 
 Producer processes (one per partition) write pipelined batches to their partition
 streams through a cluster client. In the *one-shard* layout all partitions hash
@@ -34,13 +34,14 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from .cluster import LocalCluster
-from .partitions import hash_slot, partition_streams
-from .producer import Producer
+from ..cluster import LocalCluster
+from ..common import hash_slot
+from ..partitions import partition_streams
+from ..producer import Producer
 
 __all__ = ["ShardBench", "bench_shards", "main", "one_shard_streams"]
 
-PAYLOAD = {"task": "x" * 90, "n": "1"}  # about 100 bytes, as in helpers.bench
+PAYLOAD = {"task": "x" * 90, "n": "1"}  # about 100 bytes, as in helpers.tools.bench
 
 
 def one_shard_streams(cluster: LocalCluster, name: str, count: int) -> list[str]:
@@ -111,7 +112,7 @@ def bench_shards(
     master_clients = [cluster.node_client(node) for node in masters]
     client = cluster.client()
     seed = masters[0]
-    command = [sys.executable, "-m", "helpers.cluster_bench", "--produce", f"{seed.host}:{seed.port}"]
+    command = [sys.executable, "-m", "helpers.tools.cluster_bench", "--produce", f"{seed.host}:{seed.port}"]
     children = [
         subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for _ in range(producers)
@@ -182,7 +183,7 @@ def _produce(seed: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.cluster_bench", description=__doc__.splitlines()[0]
+        prog="python -m helpers.tools.cluster_bench", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--messages", type=int, default=20_000, help="messages per producer per run")

@@ -1,4 +1,4 @@
-"""Handlers for worker processes in lessons and tests (``--handler helpers.demo_handlers:record``).
+"""Handlers for worker processes in lessons and tests (``--handler helpers.tools.demo_handlers:record``).
 
 They record what they handled in Redis, in the list named by ``RECORD_KEY``
 (default ``handled``) on the server at ``RECORD_URL`` (both environment variables),

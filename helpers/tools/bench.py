@@ -1,7 +1,7 @@
 """Throughput of the helpers' Producer and Worker against raw redis-py loops, measured in one run.
 
-    python -m helpers.bench              # a private server from the usual binary
-    python -m helpers.bench --url URL    # a server of your own (it writes bench:* keys)
+    python -m helpers.tools.bench              # a private server from the usual binary
+    python -m helpers.tools.bench --url URL    # a server of your own (it writes bench:* keys)
 
 Every number is a median of ``--rounds`` rounds on the same server in the same
 run, and the report gives ratios, because the machine is shared and noisy:
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,9 +22,10 @@ from typing import Any
 
 import redis
 
-from .producer import Producer
-from .servers import LocalServer
-from .worker import Worker
+from ..notebook import start_worker_process
+from ..producer import Producer
+from ..servers import LocalServer
+from ..worker import Worker
 
 __all__ = ["bench_processes", "main", "sleep_1ms"]
 
@@ -143,10 +143,11 @@ def bench_processes(url: str, processes: int, count: int, stream: str = "bench:s
     client = redis.Redis.from_url(url, decode_responses=True)
     client.delete(stream)
     client.xgroup_create(stream, "g", id="0", mkstream=True)
-    command = [sys.executable, "-m", "helpers.worker", "--url", url, "--stream", stream, "--group", "g"]
-    command += ["--handler", "helpers.bench:sleep_1ms", "--batch", "10", "--block-ms", "100"]
-    command += ["--log-level", "WARNING"]
-    workers = [subprocess.Popen([*command, "--consumer", f"w{n}"]) for n in range(processes)]
+    options = {"batch": 10, "block_ms": 100, "log_level": "WARNING"}
+    workers = [
+        start_worker_process(url, stream, "g", f"w{n}", "helpers.tools.bench:sleep_1ms", options=options)
+        for n in range(processes)
+    ]
     try:
         deadline = time.monotonic() + 60
         while len(client.xinfo_consumers(stream, "g")) < processes and time.monotonic() < deadline:
@@ -172,7 +173,9 @@ def bench_processes(url: str, processes: int, count: int, stream: str = "bench:s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.tools.bench", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--url", help="a server of your own (default: a private one)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--messages", type=int, default=20_000, help="messages per producer/consumer round")

@@ -2,7 +2,7 @@
 
 Run as a separate process::
 
-    python -m helpers.crash_demo --url redis://127.0.0.1:6379 --stream jobs \\
+    python -m helpers.tools.crash_demo --url redis://127.0.0.1:6379 --stream jobs \\
         --group workers --consumer worker-c --count 3
 
 It reads up to ``--count`` new entries with ``XREADGROUP ... >``, prints their

@@ -1,0 +1,1 @@
+"""The course tests: a package, so that tools name its modules tests.*."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -41,14 +42,18 @@ def test_check_explicit_ids_wrong(client: redis.Redis) -> None:
 
 
 def test_check_next_id() -> None:
-    assert helpers.check_next_id("5-4").passed
-    assert helpers.check_next_id(b"5-4").passed
+    for right in ("5-4", b"5-4", " 5-4 ", "05-4", "5-04"):  # XADD reads 05-4 as 5-4
+        assert helpers.check_next_id(right).passed, right
     for wrong, words in [
         ("5-3", "equal"),
         ("4-9", "smaller"),
-        ("6-0", "smaller ID would do"),
+        ("6-0", "stay in millisecond 5"),
+        ("5-10", "smaller sequence number would do"),
         ("five", "not an ID"),
+        ("5-4-1", "not an ID"),
         (None, "still None"),
+        (5.4, "not an ID"),
+        (["5-4"], "not an ID"),
     ]:
         result = helpers.check_next_id(wrong)
         assert not result.passed and words in result.message, (wrong, result)
@@ -114,9 +119,20 @@ def test_check_group_from_start(client: redis.Redis) -> None:
 
 
 def test_check_fan_out_deliveries() -> None:
-    assert helpers.check_fan_out_deliveries(24).passed
-    for wrong in (None, 12, 60, 5):
-        assert not helpers.check_fan_out_deliveries(wrong).passed
+    for right in (24, 24.0, "24"):
+        assert helpers.check_fan_out_deliveries(right).passed, right
+    for wrong, words in [
+        (None, "still None"),
+        (12, "one group"),
+        (60, "one consumer"),
+        (5, "group by group"),
+        ([24], "not a whole number"),
+        ({"a": 12}, "not a whole number"),
+        (True, "not a whole number"),
+        (24.5, "not a whole number"),
+    ]:
+        result = helpers.check_fan_out_deliveries(wrong)
+        assert not result.passed and words in result.message, (wrong, result)
 
 
 def test_check_group_rewound(client: redis.Redis) -> None:
@@ -157,8 +173,41 @@ def test_check_xack_count() -> None:
         assert not helpers.check_xack_count(wrong).passed
 
 
+_CREDIT_ONCE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], 1, 'EX', 604800)
+return 1
+"""
+
+
 def _idempotent(client: redis.Redis, message_id: str, fields: dict[str, str]) -> None:
-    if client.set(f"course:check:done:{message_id}", 1, nx=True):
+    """Right: keyed on the producer's payment ID; credit first, marker last, in one script."""
+    done = f"course:check:done:{fields['payment_id']}"
+    client.eval(_CREDIT_ONCE, 2, "course:check:balance", done, int(fields["amount"]))
+
+
+def _keyed_on_entry_id(client: redis.Redis, message_id: str, fields: dict[str, str]) -> None:
+    done = f"course:check:done:{message_id}"
+    client.eval(_CREDIT_ONCE, 2, "course:check:balance", done, int(fields["amount"]))
+
+
+def _marker_in_multi(client: redis.Redis, message_id: str, fields: dict[str, str]) -> None:
+    """The old lesson's transaction: a failing INCRBY still leaves the marker behind."""
+    done = f"course:check:done:{fields['payment_id']}"
+
+    def apply(pipe: Any) -> None:
+        if pipe.exists(done):
+            return
+        pipe.multi()
+        pipe.incrby("course:check:balance", int(fields["amount"]))
+        pipe.set(done, 1, ex=604_800)
+
+    client.transaction(apply, done)
+
+
+def _marker_first(client: redis.Redis, message_id: str, fields: dict[str, str]) -> None:
+    if client.set(f"course:check:done:{fields['payment_id']}", 1, nx=True):
         client.incrby("course:check:balance", int(fields["amount"]))
 
 
@@ -167,11 +216,19 @@ def _naive(client: redis.Redis, message_id: str, fields: dict[str, str]) -> None
 
 
 def test_check_idempotent_handler(client: redis.Redis) -> None:
-    assert helpers.check_idempotent_handler(_idempotent, client).passed
-    naive = helpers.check_idempotent_handler(_naive, client)
-    assert not naive.passed and "duplicates included" in naive.message
-    assert "nothing was written" in helpers.check_idempotent_handler(lambda c, i, f: None, client).message
-    assert "raised KeyError" in helpers.check_idempotent_handler(lambda c, i, f: f["nope"], client).message
+    check = helpers.check_idempotent_handler
+    assert check(_idempotent, client).passed
+    for handler, words in [
+        (_naive, "duplicates included"),
+        (_keyed_on_entry_id, "key the marker on the ID the producer gave"),
+        (_marker_in_multi, "the marker was written anyway"),
+        (_marker_first, "the marker was written anyway"),
+        (lambda c, i, f: None, "nothing was written"),
+        (lambda c, i, f: f["nope"], "raised KeyError"),
+        (None, "must be a function"),
+    ]:
+        result = check(handler, client)  # type: ignore[arg-type]
+        assert not result.passed and words in result.message, (handler, result)
     assert not list(client.scan_iter(match="course:check:*"))
 
 
@@ -194,7 +251,9 @@ def test_check_orphans(client: redis.Redis) -> None:
     )
     assert "are missing" in helpers.check_orphans(right[:5], client, "ex:orphans", "g", "ghost").message
     assert "still None" in helpers.check_orphans(None, client, "ex:orphans", "g", "ghost").message
-    assert "not a list" in helpers.check_orphans(["x"], client, "ex:orphans", "g", "ghost").message
+    for odd in (["x"], [1, 2, 3], 5, "1-0", [None], [["1-0"]]):
+        result = helpers.check_orphans(odd, client, "ex:orphans", "g", "ghost")
+        assert not result.passed and "not a list of entry IDs" in result.message, (odd, result)
 
 
 def test_check_all_claimed(client: redis.Redis) -> None:
@@ -214,33 +273,103 @@ def test_check_all_claimed(client: redis.Redis) -> None:
     assert check(client, "ex:orphans", "g", "ghost", "rescuer", 10).passed
 
 
-def _atomic_mover(
-    client: redis.Redis, stream: str, group: str, entry_id: str, fields: dict[Any, Any], reason: str
-) -> None:
+_MOVE_SCRIPT = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def _dead_letter_pairs(fields: dict[Any, Any], entry_id: str, reason: str) -> list[Any]:
+    return [item for pair in {**fields, "original_id": entry_id, "reason": reason}.items() for item in pair]
+
+
+def _script_mover(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> Any:
+    pairs = _dead_letter_pairs(fields, entry_id, reason)
+    return client.eval(_MOVE_SCRIPT, 2, stream, f"{stream}:dead", group, entry_id, *pairs)
+
+
+def _watch_mover(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
+    """Also right: check everything that could fail under WATCH, then MULTI/EXEC."""
+    dead = f"{stream}:dead"
+
+    def move(pipe: Any) -> None:
+        if not pipe.xpending_range(stream, group, entry_id, entry_id, 1):
+            return
+        if pipe.type(dead) not in ("none", "stream"):
+            raise ValueError(f"{dead} is not a stream")
+        pipe.multi()
+        pipe.xadd(dead, {**fields, "original_id": entry_id, "reason": reason})
+        pipe.xack(stream, group, entry_id)
+
+    client.transaction(move, stream, dead)
+
+
+def _multi_mover(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
+    """The old lesson: atomic against a crash, but it moves twice and loses the message on WRONGTYPE."""
     with client.pipeline(transaction=True) as pipe:
         pipe.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
         pipe.xack(stream, group, entry_id)
         pipe.execute()
 
 
-def test_check_dead_letter(client: redis.Redis) -> None:
-    assert helpers.check_dead_letter(_atomic_mover, client).passed
+def _checked_multi_mover(
+    client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str
+) -> None:
+    """Checks the entry is pending, but not the destination: MULTI runs the XACK after a failed XADD."""
+    if not client.xpending_range(stream, group, entry_id, entry_id, 1):
+        return
+    _multi_mover(client, stream, group, entry_id, fields, reason)
 
-    def no_ack(
-        c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict[Any, Any], reason: str
-    ) -> None:
+
+def _ack_first_script(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> Any:
+    script = """
+    if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+      redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+    end
+    """
+    pairs = _dead_letter_pairs(fields, entry_id, reason)
+    return client.eval(script, 2, stream, f"{stream}:dead", group, entry_id, *pairs)
+
+
+def _two_calls(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
+    if client.xpending_range(stream, group, entry_id, entry_id, 1):
+        client.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
+        client.xack(stream, group, entry_id)
+
+
+def _ack_then_add(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
+    if client.xack(stream, group, entry_id):
+        client.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
+
+
+def test_check_dead_letter(client: redis.Redis) -> None:
+    check = helpers.check_dead_letter
+    assert check(_script_mover, client).passed
+    assert check(_watch_mover, client).passed
+    for mover, words in [
+        (_multi_mover, "second dead letter"),
+        (_checked_multi_mover, "acknowledged anyway: the message is lost"),
+        (_ack_first_script, "acknowledged anyway: the message is lost"),
+        (_ack_then_add, "acknowledged anyway: the message is lost"),
+        (_two_calls, "in both places"),
+    ]:
+        result = check(mover, client)
+        assert not result.passed and words in result.message, (mover.__name__, result)
+
+    def no_ack(c: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
         c.xadd(f"{stream}:dead", {**fields, "original_id": entry_id, "reason": reason})
 
-    def no_fields(
-        c: redis.Redis, stream: str, group: str, entry_id: str, fields: dict[Any, Any], reason: str
-    ) -> None:
+    def no_fields(c: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
         c.xadd(f"{stream}:dead", {"original_id": entry_id, "reason": reason})
         c.xack(stream, group, entry_id)
 
-    assert "still pending" in helpers.check_dead_letter(no_ack, client).message
-    assert "lacks" in helpers.check_dead_letter(no_fields, client).message
-    assert "holds 0 entries" in helpers.check_dead_letter(lambda *args: None, client).message
-    assert "raised" in helpers.check_dead_letter(lambda *args: 1 / 0, client).message
+    assert "still pending" in check(no_ack, client).message
+    assert "lacks" in check(no_fields, client).message
+    assert "holds 0 entries" in check(lambda *args: None, client).message
+    assert "raised ZeroDivisionError" in check(lambda *args: 1 / 0, client).message
+    assert "must be a function" in check(None, client).message  # type: ignore[arg-type]
     assert not list(client.scan_iter(match="course:check:*"))
 
 
@@ -287,10 +416,25 @@ def _pending_only(client: redis.Redis, stream: str) -> str | None:
     return min(found, key=lambda entry_id: tuple(map(int, entry_id.split("-")))) if found else "999-0"
 
 
+def _next_needed_entry(client: redis.Redis, stream: str) -> str:
+    """Equally right: the oldest entry some group still needs (pending, or the next to be given)."""
+    needed = []
+    for group in client.xinfo_groups(stream):
+        oldest = client.xpending(stream, group["name"])["min"]
+        following: Any = client.xrange(stream, min="(" + group["last-delivered-id"], count=1)
+        needed += [oldest] if oldest else []
+        needed += [following[0][0]] if following else []
+    return min(needed, key=helpers.split_id) if needed else "999-0"
+
+
 def test_check_safe_minid(client: redis.Redis) -> None:
     assert helpers.check_safe_minid(_right_safe_minid, client).passed
+    assert helpers.check_safe_minid(_next_needed_entry, client).passed
     unsafe = helpers.check_safe_minid(_pending_only, client)
-    assert not unsafe.passed and "would trim work that is not done" in unsafe.message
+    assert not unsafe.passed and "would also trim" in unsafe.message
+    past_the_limit = helpers.check_safe_minid(lambda c, s: f"1-{2**64}", client)
+    assert "past the largest" in past_the_limit.message
+    assert "not a stream ID" in helpers.check_safe_minid(lambda c, s: ["5-0"], client).message
     assert "keeps more than needed" in helpers.check_safe_minid(lambda c, s: "0-0", client).message
     assert "returned None" in helpers.check_safe_minid(lambda c, s: None, client).message
     assert "not a stream ID" in helpers.check_safe_minid(lambda c, s: "soon", client).message
@@ -313,6 +457,29 @@ def test_check_trimmed_safely(client: redis.Redis) -> None:
     assert check(client, "ex:orders", 20).passed
     client.xtrim("ex:orders", minid="11-0", approximate=False)
     assert "were trimmed" in check(client, "ex:orders", 20).message
+
+
+def test_check_trimmed_safely_refuses_work_thrown_away(client: redis.Redis) -> None:
+    """Acknowledging billing's pending work, or destroying a group, and then trimming further is not safe."""
+    check = helpers.check_trimmed_safely
+    for destroy, words in [
+        (lambda: client.xack("ex:orders", "billing", "10-0", "11-0", "12-0"), "acknowledging work"),
+        (lambda: client.xgroup_destroy("ex:orders", "billing"), "group billing is gone"),
+    ]:
+        client.delete("ex:orders")
+        for n in range(1, 21):
+            client.xadd("ex:orders", {"n": n}, id=f"{n}-0")
+        client.xgroup_create("ex:orders", "billing", id="0")
+        client.xreadgroup("billing", "a", {"ex:orders": ">"}, count=12)
+        client.xack("ex:orders", "billing", *[f"{n}-0" for n in range(1, 10)])
+        client.xgroup_create("ex:orders", "audit", id="0")
+        client.xreadgroup("audit", "b", {"ex:orders": ">"}, count=15)
+        client.xack("ex:orders", "audit", *[f"{n}-0" for n in range(1, 16)])
+        destroy()
+        client.xtrim("ex:orders", minid="13-0", approximate=False)
+        result = check(client, "ex:orders", 20)
+        assert not result.passed and words in result.message, result
+    assert "group billing is gone" in check(client, "no-such-stream", 20).message
 
 
 def test_check_duplicates_bound() -> None:
@@ -350,14 +517,20 @@ def test_check_billing_run(client: redis.Redis) -> None:
 
 
 def test_check_claim_idle() -> None:
-    assert helpers.check_claim_idle(30_000).passed
+    for right in (25_000, 30_000, 60_000, 45_000.5):
+        assert helpers.check_claim_idle(right).passed, right
     for wrong, words in [
         (None, "still None"),
         ("soon", "not a number"),
+        ([30_000], "not a number"),
+        (float("nan"), "not a number"),
         (20_000, "go higher"),
+        (20_001, "only 1 ms"),
+        (24_000, "a margin"),
         (3_600_000, "go lower"),
     ]:
-        assert words in helpers.check_claim_idle(wrong).message
+        result = helpers.check_claim_idle(wrong)
+        assert not result.passed and words in result.message, (wrong, result)
 
 
 def test_check_same_slot() -> None:
@@ -417,3 +590,25 @@ def test_check_confirmed_writer(cluster: LocalCluster) -> None:
     assert "give WAIT a timeout" in helpers.check_confirmed_writer(cluster, waits_forever, timeout=1).message
     assert "must be a function" in helpers.check_confirmed_writer(cluster, None).message  # type: ignore[arg-type]
     cluster.heal()
+
+
+CHECKERS = sorted(name for name in helpers.__all__ if name.startswith("check_"))
+ODD_VALUES: list[Any] = [None, "", "nonsense", b"\xff", 0, -1, 2.5, float("nan"), [], [1, 2, 3], {}, object()]
+
+
+@pytest.mark.parametrize("name", CHECKERS)
+def test_a_checker_never_raises_whatever_it_is_given(name: str, client: redis.Redis) -> None:
+    """Each argument of each checker replaced in turn by odd values: a hint every time, never an exception."""
+    check = getattr(helpers, name)
+    parameters = list(inspect.signature(check).parameters)
+    assert parameters, name
+    for position in range(len(parameters)):
+        for odd in ODD_VALUES:
+            args = [client if parameter == "client" else "course:check:odd" for parameter in parameters]
+            if parameters[position] == "cluster":
+                continue  # needs a live cluster; its odd writers are tested with one
+            args[position] = odd
+            result = check(*args)
+            assert isinstance(result, helpers.CheckResult), (name, position, odd)
+            assert not result.passed or parameters[position] != "answer", (name, odd, result)
+    assert not list(client.scan_iter(match="course:check:*"))

@@ -45,20 +45,25 @@ def check_explicit_ids(name: str, client: redis.Redis, key: str) -> CheckResult:
 
 @checker("Exercise 1.2 (the next ID)")
 def check_next_id(name: str, answer: Any) -> CheckResult:
-    """Exercise 1.2: after top ID ``5-3``, the smallest ID XADD accepts is ``5-4``."""
-    text = as_text(answer).strip() if isinstance(answer, (str, bytes)) else answer
-    if text is None:
+    """Exercise 1.2: after the last ID ``5-3``, the smallest ID XADD accepts is ``5-4``."""
+    if answer is None:
         return hint(name, "answer is still None: write the ID as a string, such as '7-0'.")
-    if text == "5-4":
+    text = as_text(answer).strip() if isinstance(answer, (str, bytes)) else None
+    parts = text.split("-") if text is not None else []
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        return hint(
+            name, f"{answer!r:.60} is not an ID of the form <milliseconds>-<sequence>, such as '7-0'."
+        )
+    ms, seq = int(parts[0]), int(parts[1])  # as XADD reads it: '05-4' is 5-4
+    if (ms, seq) == (5, 4):
         return passed(name, "same millisecond, next sequence number: 5-4 (5-* would produce it too).")
-    if text == "5-3":
-        return hint(name, "5-3 is equal to the top ID, and XADD needs a strictly greater one.")
-    if isinstance(text, str) and text.count("-") == 1 and all(p.isdigit() for p in text.split("-")):
-        ms, seq = (int(part) for part in text.split("-"))
-        if (ms, seq) < (5, 3):
-            return hint(name, f"{text} is smaller than the top ID 5-3, so XADD refuses it.")
-        return hint(name, f"XADD accepts {text}, but a smaller ID would do: stay in millisecond 5.")
-    return hint(name, f"{answer!r} is not an ID of the form <milliseconds>-<sequence>.")
+    if (ms, seq) == (5, 3):
+        return hint(name, "5-3 is equal to the last ID, and XADD needs a strictly greater one.")
+    if (ms, seq) < (5, 3):
+        return hint(name, f"{ms}-{seq} is smaller than the last ID 5-3, so XADD refuses it.")
+    if ms == 5:
+        return hint(name, f"XADD accepts 5-{seq}, but a smaller sequence number would do: the next after 3.")
+    return hint(name, f"XADD accepts {ms}-{seq}, but a smaller ID would do: stay in millisecond 5.")
 
 
 @checker("Exercise 1.3 (paging with XRANGE)")
@@ -69,6 +74,8 @@ def check_page_reader(name: str, read_all: Callable[..., Any], client: redis.Red
     calls ``read_all`` with pages of 5, and looks at both the result and the
     XRANGE calls it made.
     """
+    if not callable(read_all):
+        return hint(name, "read_all must be a function: read_all(client, key, page_size).")
     key = "course:check:paging"
     page_size = 5
     client.delete(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -68,35 +69,88 @@ def check_xack_count(name: str, answer: Any) -> CheckResult:
     )
 
 
+# Exercise 3.3's deliveries: (entry ID, payment ID, amount). Entries 1-0 and 2-0 are delivered
+# more than once; 6-0 is the producer's retry of payment p-2 (its first XADD timed out after
+# reaching the server), a new entry ID for the same payment.
+PAYMENT_DELIVERIES = (
+    ("1-0", "p-1", 10),
+    ("2-0", "p-2", 20),
+    ("2-0", "p-2", 20),
+    ("3-0", "p-3", 30),
+    ("1-0", "p-1", 10),
+    ("4-0", "p-4", 40),
+    ("6-0", "p-2", 20),
+    ("5-0", "p-5", 50),
+)
+
+
+def _deliver(
+    handle: Callable[..., Any], client: redis.Redis, entry_id: str, payment: str, amount: int
+) -> None:
+    handle(client, entry_id, {"payment_id": payment, "account": "balance", "amount": str(amount)})
+
+
 @checker("Exercise 3.3 (an idempotent handler)")
 def check_idempotent_handler(name: str, handle: Callable[..., Any], client: redis.Redis) -> CheckResult:
-    """Exercise 3.3: ``handle(client, message_id, fields)`` adds each payment once, however often delivered.
+    """Exercise 3.3: ``handle(client, message_id, fields)`` credits each payment once, however often
+    it is delivered, and loses none when a credit fails.
 
-    The check uses its own keys: it delivers five payments, three of them twice
-    or more, and compares the balance with the sum of the distinct payments.
+    The check uses its own keys (``course:check:*``): it delivers five payments, two of them twice or
+    more and one also as a second entry (a producer's retry), and compares the balance with the sum
+    of the distinct payments. Then it makes one credit fail (the balance is not a number), repairs
+    the balance and delivers that payment again: it must be credited.
     """
+    if not callable(handle):
+        return hint(name, "handle must be a function: handle(client, message_id, fields).")
     balance_key = "course:check:balance"
-    helper_pattern = "course:check:*"
-    for key in client.scan_iter(match=helper_pattern):
+    pattern = "course:check:*"
+    for key in client.scan_iter(match=pattern):
         client.delete(key)
-    payments = {"1-0": 10, "2-0": 20, "3-0": 30, "4-0": 40, "5-0": 50}
-    deliveries = ["1-0", "2-0", "2-0", "3-0", "1-0", "4-0", "5-0", "2-0"]
     try:
-        for message_id in deliveries:
-            handle(client, message_id, {"account": "balance", "amount": str(payments[message_id])})
+        try:
+            for entry_id, payment, amount in PAYMENT_DELIVERIES:
+                _deliver(handle, client, entry_id, payment, amount)
+        except Exception as exc:  # the learner's code: report, don't crash the notebook
+            return hint(name, f"handle raised {type(exc).__name__}: {exc}")
         stored = client.get(balance_key)
-    except Exception as exc:  # the learner's code: report, don't crash the notebook
-        return hint(name, f"handle raised {type(exc).__name__}: {exc}")
+        expected = sum({payment: amount for _, payment, amount in PAYMENT_DELIVERIES}.values())
+        by_entry = sum({entry_id: amount for entry_id, _, amount in PAYMENT_DELIVERIES}.values())
+        naive = sum(amount for _, _, amount in PAYMENT_DELIVERIES)
+        total = int(stored) if stored is not None else 0
+        if stored is None:
+            return hint(name, f"nothing was written to {balance_key}: add each amount there with INCRBY.")
+        if total == naive:
+            return hint(name, f"the balance is {naive}: every delivery was counted, duplicates included.")
+        if total == by_entry:
+            return hint(
+                name,
+                f"the balance is {by_entry}: payment p-2 was credited twice, once for entry 2-0 and once for "
+                "6-0, the producer's retry. Entry IDs change when a producer sends again: key the marker on "
+                "the ID the producer gave the payment, fields['payment_id'].",
+            )
+        if total != expected:
+            return hint(name, f"the balance is {total}, expected {expected}.")
+
+        client.set(balance_key, "not a number")  # the next credit fails at run time
+        with contextlib.suppress(Exception):  # expected: the credit fails, the entry stays pending
+            _deliver(handle, client, "7-0", "p-7", 70)
+        client.set(balance_key, 0)  # repaired; the entry is delivered again
+        try:
+            _deliver(handle, client, "7-0", "p-7", 70)
+        except Exception as exc:
+            return hint(name, f"after the balance was repaired, handle raised {type(exc).__name__}: {exc}")
+        if int(client.get(balance_key) or 0) != 70:
+            return hint(
+                name,
+                "when the credit failed (the balance held text), the marker was written anyway, so the retry "
+                "skipped the payment: it is lost. MULTI/EXEC does not roll back a command that fails at run "
+                "time. Credit first and write the marker last, in one Lua script: an error stops the script.",
+            )
     finally:
-        for key in client.scan_iter(match=helper_pattern):
+        for key in client.scan_iter(match=pattern):
             client.delete(key)
-    expected = sum(payments.values())
-    naive = sum(payments[message_id] for message_id in deliveries)
-    total = int(stored) if stored is not None else 0
-    if total == expected:
-        return passed(name, f"{len(deliveries)} deliveries of {len(payments)} payments, balance {expected}.")
-    if total == naive:
-        return hint(name, f"the balance is {naive}: every delivery was counted, duplicates included.")
-    if stored is None:
-        return hint(name, f"nothing was written to {balance_key}: add each amount there with INCRBY.")
-    return hint(name, f"the balance is {total}, expected {expected}.")
+    return passed(
+        name,
+        f"{len(PAYMENT_DELIVERIES)} deliveries of 5 payments credited once each ({expected}), and a failed "
+        "credit was not lost.",
+    )

@@ -67,42 +67,153 @@ def check_all_claimed(
     return hint(name, f"{rescuer} has {rescued} and {dead_consumer} has {left}; expected {expected} and 0.")
 
 
+_POISON_STREAM, _POISON_DEAD, _POISON_GROUP = "course:check:poison", "course:check:poison:dead", "workers"
+_POISON_FIELDS: dict[Any, Any] = {"order": "42", "sku": "tea"}
+_POISON_REASON = "handler failed 3 times"
+
+# Commands that change data; a mover that sends two of them as separate calls is not one step.
+_WRITES = frozenset(
+    {"xadd", "xack", "xackdel", "xdel", "xclaim", "xautoclaim", "set", "delete", "execute_command"}
+)
+_READS = frozenset({"XPENDING", "XRANGE", "XREVRANGE", "XINFO", "TYPE", "EXISTS", "XLEN", "PING"})
+
+
+class _Crash(BaseException):
+    """The process died here. A BaseException, so that the learner's ``except Exception`` cannot catch it."""
+
+
+class _CrashAfterFirstWrite:
+    """A client that forwards everything, but dies instead of sending a second write command.
+
+    A transaction (``pipeline()``, ``transaction()``) or a script (``eval``, ``register_script``)
+    reaches the server as one call, so it is all done or not started; two separate write
+    calls are not, and the crash lands between them.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self.writes = 0
+
+    def __getattr__(self, attribute: str) -> Any:
+        target = getattr(self._client, attribute)
+        if attribute not in _WRITES or not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if attribute == "execute_command" and args and str(as_text(args[0])).upper() in _READS:
+                return target(*args, **kwargs)
+            if self.writes:
+                raise _Crash
+            result = target(*args, **kwargs)
+            self.writes += 1
+            return result
+
+        return call
+
+
+def _poison_entry(client: redis.Redis) -> None:
+    """One entry, delivered three times to consumer ``w``, and no dead-letter stream."""
+    client.delete(_POISON_STREAM, _POISON_DEAD)
+    client.xadd(_POISON_STREAM, _POISON_FIELDS, id="1-0")
+    client.xgroup_create(_POISON_STREAM, _POISON_GROUP, id="0")
+    client.xreadgroup(_POISON_GROUP, "w", {_POISON_STREAM: ">"})
+    for _ in range(2):
+        client.xclaim(_POISON_STREAM, _POISON_GROUP, "w", 0, ["1-0"])
+
+
+def _move(mover: Callable[..., Any], client: Any) -> BaseException | None:
+    """Call the learner's mover on the poison entry; return what it raised, if anything."""
+    try:
+        mover(client, _POISON_STREAM, _POISON_GROUP, "1-0", dict(_POISON_FIELDS), _POISON_REASON)
+    except (Exception, _Crash) as exc:  # the learner's code, or the simulated crash
+        return exc
+    return None
+
+
+def _state(client: redis.Redis) -> tuple[list[dict[str, Any]], bool]:
+    """(dead letters, whether 1-0 is still pending)."""
+    is_stream = as_text(client.type(_POISON_DEAD)) == "stream"  # a string while the write is made to fail
+    entries: Any = client.xrange(_POISON_DEAD) if is_stream else []
+    dead = [{as_text(k): as_text(v) for k, v in (fields or {}).items()} for _, fields in entries]
+    return dead, bool(pending_ids(client, _POISON_STREAM, _POISON_GROUP))
+
+
 @checker("Exercise 4.3 (a dead-letter move)")
 def check_dead_letter(name: str, mover: Callable[..., Any], client: redis.Redis) -> CheckResult:
-    """Exercise 4.3: ``mover(client, stream, group, entry_id, fields, reason)`` dead-letters one entry.
+    """Exercise 4.3: ``mover(client, stream, group, entry_id, fields, reason)`` moves one pending entry
+    to ``<stream>:dead`` and acknowledges it, never losing it and never moving it twice.
 
-    The check builds its own stream ``course:check:poison`` with one entry
-    delivered three times, calls ``mover``, and expects the entry in
-    ``course:check:poison:dead`` (original fields, ``original_id``, ``reason``)
-    and no longer pending.
+    On a stream of its own (``course:check:poison``, one entry delivered three times), the
+    check calls the mover: normally; again once the entry is no longer pending; with the
+    dead-letter key holding a string, so that the write fails, and again once that is repaired;
+    and with a process that dies after its first write command.
     """
-    stream, dead, group = "course:check:poison", "course:check:poison:dead", "workers"
-    for key in (stream, dead):
-        client.delete(key)
-    client.xadd(stream, {"order": "42", "sku": "tea"}, id="1-0")
-    client.xgroup_create(stream, group, id="0")
-    client.xreadgroup(group, "w", {stream: ">"})
-    for _ in range(2):
-        client.xclaim(stream, group, "w", 0, ["1-0"])
+    if not callable(mover):
+        return hint(name, "move_to_dead_letter must be a function.")
     try:
-        mover(client, stream, group, "1-0", {"order": "42", "sku": "tea"}, "handler failed 3 times")
-        moved = client.xrange(dead) or []
-        still_pending = pending_ids(client, stream, group)
-    except Exception as exc:  # the learner's code: report, don't crash the notebook
-        return hint(name, f"the mover raised {type(exc).__name__}: {exc}")
+        _poison_entry(client)
+        raised = _move(mover, client)
+        dead, pending = _state(client)
+        if raised is not None and not dead:
+            return hint(name, f"the mover raised {type(raised).__name__}: {raised}")
+        if len(dead) != 1:
+            return hint(
+                name, f"{_POISON_DEAD} holds {len(dead)} entries, expected exactly 1 (XADD it there)."
+            )
+        wanted = {**_POISON_FIELDS, "original_id": "1-0", "reason": _POISON_REASON}
+        missing = {key: value for key, value in wanted.items() if dead[0].get(key) != value}
+        if missing:
+            return hint(name, f"the dead letter lacks {missing}: keep the original fields and add these.")
+        if pending:
+            return hint(name, "the entry is still pending: XACK it in the same step as the XADD.")
+
+        _move(mover, client)  # a second worker, or a retry, for an entry already moved
+        if len(_state(client)[0]) != 1:
+            return hint(
+                name,
+                "called again for an entry that was no longer pending, the mover wrote a second dead letter: "
+                "check that the entry is still pending in the same atomic step (a Lua script) that moves it.",
+            )
+
+        _poison_entry(client)
+        client.set(_POISON_DEAD, "not a stream")  # the dead-letter write fails with WRONGTYPE
+        _move(mover, client)
+        if not _state(client)[1]:
+            return hint(
+                name,
+                "when the XADD to the dead-letter stream failed, the entry was acknowledged anyway: the "
+                "message is lost. MULTI/EXEC runs every queued command even if one fails, and nothing is "
+                "rolled back; in a Lua script an error stops the script, so write the dead letter first "
+                "and XACK last.",
+            )
+        client.delete(_POISON_DEAD)  # repaired: now it must move, once
+        _move(mover, client)
+        dead, pending = _state(client)
+        if len(dead) != 1 or pending:
+            return hint(
+                name,
+                f"after the dead-letter key was repaired, a second call left {len(dead)} dead letters and "
+                f"the entry {'still' if pending else 'no longer'} pending; expected 1 and no longer pending.",
+            )
+
+        _poison_entry(client)
+        _move(mover, _CrashAfterFirstWrite(client))
+        dead, pending = _state(client)
+        if dead and pending:
+            return hint(
+                name,
+                "the process died between your XADD and your XACK: the message is now in both places, and "
+                "the retry will dead-letter it a second time. Send them as one step (a Lua script).",
+            )
+        if not dead and not pending:
+            return hint(name, "the process died after your XACK and before your XADD: the message is lost.")
     finally:
-        for key in (stream, dead):
-            client.delete(key)
-    if len(moved) != 1:
-        return hint(name, f"{dead} holds {len(moved)} entries, expected exactly 1 (XADD it there).")
-    fields = {as_text(key): as_text(value) for key, value in (moved[0][1] or {}).items()}
-    wanted = {"order": "42", "sku": "tea", "original_id": "1-0", "reason": "handler failed 3 times"}
-    missing = {key: value for key, value in wanted.items() if fields.get(key) != value}
-    if missing:
-        return hint(name, f"the dead letter lacks {missing}: keep the original fields and add these.")
-    if still_pending:
-        return hint(name, "the entry is still pending: XACK it in the same transaction as the XADD.")
-    return passed(name, "moved with its fields, its ID and the reason, and acknowledged.")
+        client.delete(_POISON_STREAM, _POISON_DEAD)
+    return passed(
+        name,
+        "moved once with its fields, its ID and the reason; nothing lost when the write failed or the "
+        "process died, and nothing moved twice.",
+    )
 
 
 @checker("Exercise 4.4 (the zombie's XACK)")

@@ -14,6 +14,7 @@ from ._common import (
     hint,
     id_key,
     passed,
+    pending_ids,
 )
 
 __all__ = ["check_retention_window", "check_safe_minid", "check_trimmed_safely"]
@@ -44,13 +45,19 @@ def check_retention_window(
     )
 
 
+MAX_SEQ = 2**64 - 1  # a stream ID's two parts are unsigned 64-bit numbers
+
+
 def _successor(entry_id: str) -> str:
+    """The smallest ID after ``entry_id``: the next sequence number, or the next millisecond's 0."""
     ms, seq = id_key(entry_id)
-    return f"{ms}-{seq + 1}"
+    return f"{ms + 1}-0" if seq == MAX_SEQ else f"{ms}-{seq + 1}"
 
 
 def _reference_safe_minid(client: redis.Redis, stream: str) -> str:
-    """The greatest MINID that trims no pending entry and no entry some group has not been given yet."""
+    """The smallest MINID that trims every entry no group still needs, and no other: not below any
+    group's oldest pending entry, nor past the entry after its last-delivered ID. (Any ID from here
+    up to the next entry that exists trims the same entries.)"""
     limits = []
     for info in client.xinfo_groups(stream):
         group = {as_text(key): as_text(value) for key, value in info.items()}
@@ -59,6 +66,11 @@ def _reference_safe_minid(client: redis.Redis, stream: str) -> str:
         if oldest_pending:
             limits.append(oldest_pending)
     return min(limits, key=id_key)
+
+
+def _trimmed_by(client: redis.Redis, stream: str, minid: tuple[int, int]) -> list[tuple[int, int]]:
+    """The IDs that ``XTRIM stream MINID minid`` would remove: those below it."""
+    return [key for key in (id_key(entry_id) for entry_id, _ in client.xrange(stream) or []) if key < minid]
 
 
 def _minid_scenarios(client: redis.Redis, key: str) -> list[tuple[str, str]]:
@@ -95,7 +107,11 @@ def _minid_scenarios(client: redis.Redis, key: str) -> list[tuple[str, str]]:
 
 @checker("Exercise 5.2 (a safe MINID)")
 def check_safe_minid(name: str, safe_minid: Callable[..., Any], client: redis.Redis) -> CheckResult:
-    """Exercise 5.2: ``safe_minid(client, stream)`` returns the greatest MINID that loses no work."""
+    """Exercise 5.2: ``safe_minid(client, stream)`` returns a MINID that trims every entry no group
+    still needs, and nothing else. Answers are judged by the entries XTRIM would remove, so any ID
+    from the smallest such ID up to the next entry that exists passes."""
+    if not callable(safe_minid):
+        return hint(name, "safe_minid must be a function: safe_minid(client, stream).")
     key = "course:check:minid"
     for stale in client.scan_iter(match=f"{key}:*"):
         client.delete(stale)
@@ -109,14 +125,22 @@ def check_safe_minid(name: str, safe_minid: Callable[..., Any], client: redis.Re
             if answer is None:
                 return hint(name, "safe_minid returned None: return an ID such as '5-0'.")
             try:
-                given = id_key(as_text(answer))
+                given = id_key(answer)
             except ValueError:
-                return hint(name, f"safe_minid returned {answer!r}, which is not a stream ID.")
-            if given > id_key(expected):
+                return hint(name, f"safe_minid returned {answer!r:.60}, which is not a stream ID.")
+            if max(given) > MAX_SEQ:
+                return hint(name, f"{as_text(answer)} is past the largest stream ID part ({MAX_SEQ}).")
+            # Judge the effect: every ID that removes the same entries is as good as any other.
+            removed = _trimmed_by(client, stream, given)
+            needed = _trimmed_by(client, stream, id_key(expected))
+            if len(removed) > len(needed):
+                extra = ", ".join(f"{ms}-{seq}" for ms, seq in removed[len(needed) :][:3])
                 return hint(
-                    name, f"when {description}, MINID {as_text(answer)} would trim work that is not done."
+                    name,
+                    f"when {description}, MINID {as_text(answer)} would also trim {extra}: work that a "
+                    "group has not finished or not been given yet.",
                 )
-            if given < id_key(expected):
+            if len(removed) < len(needed):
                 return hint(
                     name,
                     f"when {description}, MINID {as_text(answer)} is safe but keeps more than needed: "
@@ -128,12 +152,35 @@ def check_safe_minid(name: str, safe_minid: Callable[..., Any], client: redis.Re
     return passed(name, "right in all three situations: pending entries and unread entries survive, no more.")
 
 
+# Exercise 5.3's stream, as its cell builds it: entries 1-0 .. 20-0; billing has been given
+# 1-0 .. 12-0 and acknowledged 1-0 .. 9-0; audit has been given and acknowledged 1-0 .. 15-0.
+TRIM_EXERCISE_GROUPS = {"billing": ("12-0", ["10-0", "11-0", "12-0"]), "audit": ("15-0", [])}
+TRIM_EXERCISE_FIRST_KEPT = (10, 0)
+
+
 @checker("Exercise 5.3 (trim as far as is safe)")
 def check_trimmed_safely(name: str, client: redis.Redis, stream: str, total: int) -> CheckResult:
-    """Exercise 5.3: ``stream`` (IDs 1-0 .. total-0) is trimmed exactly to its safe MINID."""
-    boundary = id_key(_reference_safe_minid(client, stream))
-    remaining = [id_key(as_text(entry_id)) for entry_id, _ in client.xrange(stream) or []]
-    expected = [(n, 0) for n in range(1, total + 1) if (n, 0) >= boundary]
+    """Exercise 5.3: ``stream``, built by the exercise cell, is trimmed exactly as far as its groups
+    allow, and its groups are as the cell left them (acknowledging or deleting work is not trimming)."""
+    groups = (
+        {as_text(info["name"]): info for info in client.xinfo_groups(stream)} if client.exists(stream) else {}
+    )
+    for group, (last_delivered, pending) in TRIM_EXERCISE_GROUPS.items():
+        if group not in groups:
+            return hint(
+                name, f"the group {group} is gone: trim only; run the exercise cell again to rebuild it."
+            )
+        if as_text(groups[group]["last-delivered-id"]) != last_delivered:
+            return hint(name, f"{group}'s position changed: trim only; run the exercise cell again.")
+        if pending_ids(client, stream, group) != pending:
+            return hint(
+                name,
+                f"{group} should still have {pending or 'nothing'} pending, and has "
+                f"{pending_ids(client, stream, group) or 'nothing'}: acknowledging work that was never done "
+                "is not trimming. Run the exercise cell again and only trim.",
+            )
+    remaining = [id_key(entry_id) for entry_id, _ in client.xrange(stream) or []]
+    expected = [(n, 0) for n in range(1, total + 1) if (n, 0) >= TRIM_EXERCISE_FIRST_KEPT]
     if remaining == expected:
         return passed(name, f"{total - len(expected)} entries trimmed; every pending and unread entry kept.")
     if len(remaining) > len(expected):

@@ -82,14 +82,22 @@ def check_billing_run(name: str, client: redis.Redis, stream: str) -> CheckResul
 
 @checker("Exercise 6.3 (choosing claim_idle_ms)")
 def check_claim_idle(name: str, answer: Any) -> CheckResult:
-    """Exercise 6.3: handlers take up to 20 s and nothing extends leases: claim_idle_ms must exceed 20000."""
+    """Exercise 6.3: handlers take up to 20 s and nothing extends leases: claim_idle_ms must exceed
+    20000 with a margin (at least a quarter more), and not leave a crashed worker's work for ages."""
     if answer is None:
         return hint(name, "answer is still None: write a number of milliseconds.")
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return hint(name, f"{answer!r} is not a number of milliseconds.")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or answer != answer:
+        return hint(name, f"{answer!r:.60} is not a number of milliseconds: write one, such as 5000.")
     if answer <= 20_000:
         return hint(
             name, "a message could be claimed by another worker while its handler still runs: go higher."
+        )
+    if answer < 25_000:
+        return hint(
+            name,
+            f"{answer:g} ms outlasts the slowest handler by only {answer - 20_000:g} ms: one run a little "
+            "slower than usual (a pause, a slow network call) and its message is taken over while it runs. "
+            "Leave a margin of a quarter or more.",
         )
     if answer > 10 * 60_000:
         return hint(name, "safe, but a crashed worker's messages would wait more than ten minutes: go lower.")

@@ -50,9 +50,10 @@ def partition_streams(name: str, partitions: int) -> list[str]:
 
     Partition ``i`` is ``{name:i}``, or ``{name:i.k}`` with the smallest ``k`` that
     puts its hash slot in the i-th of ``partitions`` equal shares of the 16384 slots.
-    A cluster whose masters hold equal ranges of slots (as ``redis-cli --cluster
-    create`` and :class:`helpers.cluster.LocalCluster` make them) then gets the
-    partitions spread evenly over its masters. The whole name is a hash tag, so keys
+    A cluster whose masters hold equal ranges of slots, as :class:`helpers.cluster.LocalCluster`
+    makes them, then gets the partitions spread evenly over its masters (``redis-cli --cluster
+    create`` draws the boundaries one slot differently, so a name whose slot sits on a
+    boundary may land on the neighbouring master there). The whole name is a hash tag, so keys
     that add a suffix (the dead-letter stream ``{name:i}:dead``) share the slot.
 
     The names depend only on ``name`` and ``partitions``: producers and consumers

@@ -149,11 +149,16 @@ class Producer:
         if "WRONGTYPE" not in str(exc):
             return exc
         return WrongKeyTypeError(
-            f"{self.stream} holds a {_type_name(self.client, self.stream)}, not a stream: "
+            f"{self.stream} holds {_type_name(self.client, self.stream)}, not a stream: "
             "use another key, or delete this one if it is stale"
         )
 
 
 def _type_name(client: AnyClient, key: str) -> str:
-    kind = client.type(key)
-    return kind.decode() if isinstance(kind, bytes) else str(kind)
+    """``a string``, ``a hash``...; ``another type of value`` when TYPE is not allowed (a producer's
+    least-privilege user may run XADD and nothing else)."""
+    try:
+        kind = client.type(key)
+    except redis.ResponseError:
+        return "another type of value"
+    return "a " + (kind.decode() if isinstance(kind, bytes) else str(kind))

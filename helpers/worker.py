@@ -50,6 +50,7 @@ from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 
 from .common import AnyClient
+from .retry import is_failover_error
 
 __all__ = ["DEAD_LETTER_FIELDS", "Handler", "Worker", "WorkerStats"]
 
@@ -588,6 +589,22 @@ class Worker:
             history_reset = False
         self._backoff = min(max(self._backoff * 2, 0.1), 5.0)
         self._stop.wait(self._backoff * random.uniform(0.5, 1.0))
+        if isinstance(self.redis, RedisCluster) and is_failover_error(exc):
+            self._refresh_cluster_view()
         if history_reset:
             with contextlib.suppress(redis.RedisError, RedisClusterException):
                 self._ensure_group()
+
+    def _refresh_cluster_view(self) -> None:
+        """After a node failed: ask the cluster for its slot map again, and move the client's
+        default node to another master.
+
+        redis-py's cluster client asks its default node where each XREADGROUP goes
+        (``COMMAND GETKEYS``: XREADGROUP's keys come after STREAMS). If that node died,
+        every read fails, even on a healthy partition, and the client does not replace the
+        node by itself.
+        """
+        assert isinstance(self.redis, RedisCluster)
+        with contextlib.suppress(redis.RedisError, RedisClusterException):
+            self.redis.nodes_manager.initialize()
+        self.redis.replace_default_node()

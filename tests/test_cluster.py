@@ -84,7 +84,6 @@ def test_failover_promotes_the_replica_and_keeps_written_entries(cluster: LocalC
         time.sleep(0.1)
     assert cluster.role(old_master) == "slave"
     client.close()
-    cluster.heal()
 
 
 def test_cells_that_need_the_cluster_are_recognised() -> None:

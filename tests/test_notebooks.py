@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,11 @@ def test_backend_marked_cells_are_exact_and_explained(path: Path) -> None:
             assert cells[index - 1]["cell_type"] == "markdown" and "Backend difference" in before, (
                 f"{path.name}: say in the markdown cell before a marked cell what differs between backends"
             )
+
+
+def test_the_learners_folder_holds_only_the_notebooks() -> None:
+    """Test machinery (nbval settings, sanitize rules) lives in tests/, out of the learners' way."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked and all(name.endswith(".ipynb") for name in tracked), tracked

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import urllib.request
 from pathlib import Path
+
+import helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +53,31 @@ def test_readme_has_the_two_commands_and_ci_runs_one_of_them() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "./course.sh lab" in readme and "./course.sh test" in readme
     assert "./course.sh test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_lab_command_opens_the_course_as_any_user(tmp_path: Path) -> None:
+    """`./course.sh lab` serves JupyterLab with the course, also as root (containers run as root)."""
+    port = helpers.free_port()
+    log = tmp_path / "lab.log"
+    command = [str(ROOT / "course.sh"), "lab", "--no-browser", f"--port={port}", "--ServerApp.token=test"]
+    command += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0"]
+    with open(log, "wb") as output:
+        lab = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/lab/tree/notebooks/00-start-here.ipynb?token=test"
+
+        def serving() -> bool:
+            if lab.poll() is not None:
+                raise AssertionError(f"./course.sh lab exited with {lab.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as page:
+                    return page.status == 200 and b"JupyterLab" in page.read()
+            except OSError:
+                return False
+
+        helpers.wait_for(serving, 120, "JupyterLab to serve notebook 00")
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)  # our own process group, started above
+        lab.wait(timeout=30)
+    said = log.read_text()
+    assert ("--allow-root" in said) == (os.getuid() == 0), said[-2000:]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from helpers import (
     write_and_wait,
 )
 from helpers.cluster import LocalCluster
+from tests.conftest import Background
 
 # Pure functions -------------------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ def test_worker_on_a_cluster_refuses_a_dead_letter_stream_in_another_slot(cluste
 
 
 @pytest.mark.needs_server
-def test_worker_on_a_partition_survives_a_failover(cluster: LocalCluster) -> None:
+def test_worker_on_a_partition_survives_a_failover(cluster: LocalCluster, background: Background) -> None:
     """Kill the partition's master while a worker consumes it and a producer writes with WAIT:
     every message WAIT confirmed is handled, before or after the promotion."""
     client = cluster.client()
@@ -297,8 +297,7 @@ def test_worker_on_a_partition_survives_a_failover(cluster: LocalCluster) -> Non
         block_ms=100,
         claim_idle_ms=500,
     )
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
+    background.run(worker)
     confirmed: list[int] = []
     killed_at = None
     for batch in range(40):
@@ -320,15 +319,9 @@ def test_worker_on_a_partition_survives_a_failover(cluster: LocalCluster) -> Non
             confirmed += numbers
     new_master = cluster.wait_for_new_master(stream, old_master)
     assert killed_at is not None and new_master is not old_master
-    deadline = time.monotonic() + 30
-    while not set(confirmed) <= set(handled) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    worker.stop()
-    thread.join(timeout=10)
-    assert not thread.is_alive()
-    assert set(confirmed) <= set(handled), sorted(set(confirmed) - set(handled))
+    helpers.wait_for(lambda: set(confirmed) <= set(handled), 30, "every confirmed message to be handled")
+    background.stop()
     assert len(confirmed) >= 150
-    cluster.heal()
     client.close()
 
 
@@ -366,7 +359,6 @@ def test_a_lagging_replica_loses_acknowledged_writes_but_none_that_wait_confirme
     assert set(confirmed) <= present  # nothing WAIT confirmed is lost
     assert len(acknowledged) - len(present & set(acknowledged)) > 0  # acknowledged, yet lost
     assert len(confirmed) < len(acknowledged)
-    cluster.heal()
     client.close()
 
 
@@ -397,3 +389,37 @@ def test_failover_errors_are_retried_and_mistakes_are_not() -> None:
     with pytest.raises(RedisClusterException, match="same key slot"):
         call_with_deadline(crossslot, 5)
     assert calls == 1
+
+
+@pytest.mark.needs_server
+def test_worker_carries_on_when_its_clients_default_node_dies(
+    cluster: LocalCluster, background: Background
+) -> None:
+    """redis-py's cluster client asks its default node where each XREADGROUP goes (COMMAND GETKEYS).
+    When that node dies, a worker on a healthy partition must refresh its map of the cluster and go on."""
+    client = cluster.client()
+    worker_client = cluster.client()
+    default = worker_client.get_default_node()
+    default_node = next(node for node in cluster.nodes if node.port == default.port)
+    stream = next(s for s in partition_streams("default-node", 3) if cluster.master_of(s) is not default_node)
+    handled: list[int] = []
+    worker = helpers.Worker(
+        worker_client,
+        stream,
+        group="g",
+        consumer="w1",
+        handler=lambda message_id, fields: handled.append(int(fields["n"])),
+        block_ms=100,
+    )
+    background.run(worker)
+    helpers.Producer(client, stream).send_many([{"n": n} for n in range(5)])
+    helpers.wait_for(lambda: len(handled) == 5, 30, "the first messages")
+    cluster.kill(default_node)
+    # The stream's own master is healthy: new messages must be handled within the deadline,
+    # whether or not the dead node's slots have been taken over yet.
+    second = [{"n": n} for n in range(5, 10)]
+    call_with_deadline(lambda: helpers.Producer(client, stream).send_many(second), 30)
+    helpers.wait_for(lambda: len(handled) >= 10, 30, "the worker to go on after its default node died")
+    background.stop()
+    client.close()
+    assert sorted(set(handled)) == list(range(10))

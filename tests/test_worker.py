@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 import redis
 
 import helpers
+from tests.conftest import Background
 
 
 def _send(client: redis.Redis, count: int, stream: str = "jobs", **extra: Any) -> list[str]:
@@ -46,14 +46,11 @@ def test_a_fresh_worker_picks_up_where_the_last_left_off(client: redis.Redis) ->
     assert seen == [str(n) for n in range(10)]
 
 
-def test_creates_group_and_stream_when_missing(client: redis.Redis) -> None:
+def test_creates_group_and_stream_when_missing(client: redis.Redis, background: Background) -> None:
     seen: list[str] = []
     worker = _worker(client, lambda message_id, fields: seen.append(fields["seq"]))
-    thread = threading.Thread(target=worker.run, kwargs={"max_messages": 3})
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not client.exists("jobs") and time.monotonic() < deadline:
-        time.sleep(0.01)
+    thread = background.run(worker, max_messages=3)
+    helpers.wait_for(lambda: client.exists("jobs"), 10, "the worker to create the stream")
     _send(client, 3)
     thread.join(timeout=20)
     assert not thread.is_alive() and seen == ["0", "1", "2"]
@@ -110,7 +107,7 @@ def test_poison_is_dead_lettered_once_and_the_rest_handled(client: redis.Redis) 
     assert client.xpending("jobs", "workers")["pending"] == 0
 
 
-def test_two_workers_racing_dead_letter_once(client: redis.Redis) -> None:
+def test_two_workers_racing_dead_letter_once(client: redis.Redis, background: Background) -> None:
     helpers.Producer(client, "jobs").send_many([{"seq": n, "poison": "yes"} for n in range(3)])
 
     def always_fails(message_id: str, fields: dict[str, str]) -> None:
@@ -119,17 +116,11 @@ def test_two_workers_racing_dead_letter_once(client: redis.Redis) -> None:
     workers = [
         _worker(client, always_fails, consumer=f"w{n}", claim_idle_ms=20, max_deliveries=2) for n in range(2)
     ]
-    threads = [threading.Thread(target=worker.run) for worker in workers]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 20
-    while client.xlen("jobs:dead") < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)  # give a racing duplicate the chance to appear
     for worker in workers:
-        worker.stop()
-    for thread in threads:
-        thread.join(timeout=20)
+        background.run(worker)
+    helpers.wait_for(lambda: client.xlen("jobs:dead") >= 3, 20, "three dead letters")
+    time.sleep(0.2)  # give a racing duplicate the chance to appear
+    background.stop()
     originals = sorted(fields["original_id"] for _, fields in _dead_letters(client))
     assert originals == sorted(entry_id for entry_id, _ in client.xrange("jobs"))
     assert sum(worker.stats.dead_lettered for worker in workers) == 3
@@ -166,10 +157,9 @@ def test_custom_dead_letter_key(client: redis.Redis) -> None:
     assert client.xlen("graveyard") == 1 and client.exists("jobs:dead") == 0
 
 
-def test_stop_from_another_thread(client: redis.Redis) -> None:
+def test_stop_from_another_thread(client: redis.Redis, background: Background) -> None:
     worker = _worker(client, lambda message_id, fields: None)
-    thread = threading.Thread(target=worker.run)
-    thread.start()
+    thread = background.run(worker)
     time.sleep(0.3)
     worker.stop()
     thread.join(timeout=10)
@@ -234,18 +224,13 @@ def test_sigterm_stops_a_worker_running_in_the_main_thread(client: redis.Redis) 
 # Lifecycle ------------------------------------------------------------------------------------
 
 
-def test_stop_before_run_makes_that_run_return_at_once(client: redis.Redis) -> None:
+def test_stop_before_run_makes_that_run_return_at_once(client: redis.Redis, background: Background) -> None:
     _send(client, 3)
     worker = _worker(client, lambda message_id, fields: None)
     worker.stop()
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
+    thread = background.run(worker)
     thread.join(timeout=10)
-    stopped = not thread.is_alive()
-    if not stopped:
-        worker.stop()  # release the thread before failing
-        thread.join(timeout=10)
-    assert stopped, "a stop() asked for before run() was lost"
+    assert not thread.is_alive(), "a stop() asked for before run() was lost"
     # The request was consumed: the worker runs again.
     assert worker.run(max_messages=3).handled == 3
 
@@ -345,34 +330,30 @@ def _always_fails(message_id: str, fields: dict[str, str]) -> None:
     raise ValueError("poison")
 
 
-def test_a_failing_dead_letter_write_leaves_the_entry_pending(client: redis.Redis) -> None:
+def test_a_failing_dead_letter_write_leaves_the_entry_pending(
+    client: redis.Redis, background: Background
+) -> None:
     [entry_id] = _send(client, 1)
     client.set("jobs:dead", "not a stream")  # the dead-letter write fails with WRONGTYPE
     worker = _worker(client, _always_fails, claim_idle_ms=50, max_deliveries=1)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while worker.stats.dead_letter_failures < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert worker.stats.dead_letter_failures >= 2, worker.stats.report()
-        pending = client.xpending_range("jobs", "workers", "-", "+", 10)
-        assert [entry["message_id"] for entry in pending] == [entry_id], "the message left the PEL"
-        assert any("WRONGTYPE" in error for error in worker.stats.recent_errors)
-        client.delete("jobs:dead")  # repaired: the next attempt moves it, once
-        while client.xpending("jobs", "workers")["pending"] and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)  # room for a wrong second move to show
-    finally:
-        worker.stop()
-        thread.join(timeout=20)
+    background.run(worker)
+    helpers.wait_for(lambda: worker.stats.dead_letter_failures >= 2, 20, "refused dead-letter writes")
+    pending = client.xpending_range("jobs", "workers", "-", "+", 10)
+    assert [entry["message_id"] for entry in pending] == [entry_id], "the message left the PEL"
+    assert any("WRONGTYPE" in error for error in worker.stats.recent_errors)
+    client.delete("jobs:dead")  # repaired: the next attempt moves it, once
+    helpers.wait_for(lambda: client.xpending("jobs", "workers")["pending"] == 0, 20, "the move")
+    time.sleep(0.2)  # room for a wrong second move to show
+    background.stop()
     dead = client.xrange("jobs:dead")
     assert [fields["original_id"] for _, fields in dead] == [entry_id]
     assert client.xpending("jobs", "workers")["pending"] == 0
     assert worker.stats.dead_lettered == 1
 
 
-def test_a_worker_does_not_dead_letter_an_entry_another_consumer_took(client: redis.Redis) -> None:
+def test_a_worker_does_not_dead_letter_an_entry_another_consumer_took(
+    client: redis.Redis, background: Background
+) -> None:
     [entry_id] = _send(client, 1)
 
     def stalls_then_fails(message_id: str, fields: dict[str, str]) -> None:
@@ -380,14 +361,10 @@ def test_a_worker_does_not_dead_letter_an_entry_another_consumer_took(client: re
         raise ValueError("poison")
 
     worker = _worker(client, stalls_then_fails, claim_idle_ms=60_000, max_deliveries=1)
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not worker.stats.failed and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)
-    worker.stop()
-    thread.join(timeout=20)
+    background.run(worker)
+    helpers.wait_for(lambda: worker.stats.failed, 10, "the handler's failure")
+    time.sleep(0.2)  # room for a wrong move to show
+    background.stop()
     assert client.exists("jobs:dead") == 0
     pending = client.xpending_range("jobs", "workers", "-", "+", 10)
     assert [(entry["message_id"], entry["consumer"]) for entry in pending] == [(entry_id, "rival")]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 import redis
 
 import helpers
+from tests.conftest import Background
 
 pytestmark = pytest.mark.needs_server
 
@@ -42,7 +42,7 @@ def server(server_binary: helpers.ServerBinary) -> Iterator[helpers.LocalServer]
         yield private
 
 
-def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer) -> None:
+def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer, background: Background) -> None:
     """Workers SIGKILLed again and again while messages flow: lost = 0; duplicates are counted."""
     client = server.client()
     total, kills_planned = 600, 12
@@ -53,8 +53,7 @@ def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer) -> None:
             producer.send_many([{"seq": n} for n in range(start, start + 20)])
             time.sleep(0.1)
 
-    flow = threading.Thread(target=produce)
-    flow.start()
+    flow = background.call(produce)
     names = ["w1", "w2", "w3"]
     # claim_idle_ms well above a stall of a loaded machine: only kills may cause duplicates here.
     batch, extra = 10, {"batch": 10, "claim_idle_ms": 1000}
@@ -115,18 +114,6 @@ def test_cli_refuses_a_bad_handler(server: helpers.LocalServer) -> None:
     assert process.stderr is not None and "cannot import 'no_such_module'" in process.stderr.read()
 
 
-def _run_in_thread(worker: helpers.Worker) -> threading.Thread:
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    return thread
-
-
-def _stop(worker: helpers.Worker, thread: threading.Thread) -> None:
-    worker.stop()
-    thread.join(timeout=20)
-    assert not thread.is_alive()
-
-
 def _counting_worker(client: redis.Redis, seen: list[str], **kwargs: Any) -> helpers.Worker:
     settings: dict[str, Any] = {"group": "workers", "consumer": "w1", "block_ms": 100, "claim_idle_ms": 200}
     settings.update(kwargs)
@@ -167,11 +154,13 @@ def test_server_crash_without_persistence_loses_everything(server: helpers.Local
     assert client.exists("jobs") == 0  # stream, group and PEL: all gone
 
 
-def test_worker_survives_its_connection_being_killed(server: helpers.LocalServer) -> None:
+def test_worker_survives_its_connection_being_killed(
+    server: helpers.LocalServer, background: Background
+) -> None:
     client = server.client()
     seen: list[str] = []
     worker = _counting_worker(client, seen)
-    thread = _run_in_thread(worker)
+    background.run(worker)
     helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(5)])
     helpers.wait_for(lambda: len(seen) == 5, 20, "the first five messages")
     for _ in range(3):
@@ -179,7 +168,7 @@ def test_worker_survives_its_connection_being_killed(server: helpers.LocalServer
         time.sleep(0.1)
     helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(5, 10)])
     helpers.wait_for(lambda: len(seen) >= 10, 30, "the worker to reconnect and handle the rest")
-    _stop(worker, thread)
+    background.stop()
     assert sorted(set(map(int, seen))) == list(range(10))
 
 
@@ -199,13 +188,15 @@ def test_entries_trimmed_while_pending_are_reported_not_crashed_on(server: helpe
     assert stats.deleted == 4
 
 
-def test_group_destroyed_or_key_deleted_while_running(server: helpers.LocalServer) -> None:
+def test_group_destroyed_or_key_deleted_while_running(
+    server: helpers.LocalServer, background: Background
+) -> None:
     """Documented outcome: the worker recreates the group at 0 (and the stream), so whatever is
     still in the stream is delivered again: at-least-once, as always."""
     client = server.client()
     seen: list[str] = []
     worker = _counting_worker(client, seen)
-    thread = _run_in_thread(worker)
+    background.run(worker)
     helpers.Producer(client, "jobs").send_many([{"seq": n} for n in range(3)])
     helpers.wait_for(lambda: len(seen) == 3, 20, "the first messages")
     client.xgroup_destroy("jobs", "workers")
@@ -215,17 +206,17 @@ def test_group_destroyed_or_key_deleted_while_running(server: helpers.LocalServe
     helpers.wait_for(lambda: client.exists("jobs") == 1, 30, "the worker to recreate the stream")
     helpers.Producer(client, "jobs").send({"seq": 4})
     helpers.wait_for(lambda: "4" in seen, 30, "a message on the recreated stream")
-    _stop(worker, thread)
+    background.stop()
     assert worker.stats.errors >= 1
     assert any("NOGROUP" in error for error in worker.stats.recent_errors)
 
 
-def test_wrong_key_type_backs_off_and_recovers(server: helpers.LocalServer) -> None:
+def test_wrong_key_type_backs_off_and_recovers(server: helpers.LocalServer, background: Background) -> None:
     client = server.client()
     client.set("jobs", "oops")
     seen: list[str] = []
     worker = _counting_worker(client, seen)
-    thread = _run_in_thread(worker)
+    thread = background.run(worker)
     helpers.wait_for(lambda: worker.stats.errors >= 2, 20, "WRONGTYPE errors")
     assert thread.is_alive()
     assert all("WRONGTYPE" in error for error in worker.stats.recent_errors)
@@ -235,7 +226,7 @@ def test_wrong_key_type_backs_off_and_recovers(server: helpers.LocalServer) -> N
     client.delete("jobs")
     helpers.Producer(client, "jobs").send({"seq": 1})
     helpers.wait_for(lambda: seen == ["1"], 30, "the worker to recover once the key is fixed")
-    _stop(worker, thread)
+    background.stop()
 
 
 ACL_USERS = [
@@ -248,7 +239,8 @@ ACL_USERS = [
 
 
 def test_least_privilege_users(server_binary: helpers.ServerBinary) -> None:
-    with helpers.LocalServer(server_binary, users=ACL_USERS) as server:
+    admin = "admin on >admin-secret ~* &* +@all"
+    with helpers.LocalServer(server_binary, users=[*ACL_USERS, admin]) as server:
         producer_client = server.client(username="producer", password="producer-secret")
         worker_client = server.client(username="worker", password="worker-secret")
         helpers.Producer(producer_client, "jobs:email").send_many([{"seq": 0}, {"seq": 1, "poison": "y"}])
@@ -279,13 +271,19 @@ def test_least_privilege_users(server_binary: helpers.ServerBinary) -> None:
         stats = worker.run(max_messages=2)
         assert seen == ["0"] and stats.dead_lettered == 1 and stats.errors == 0
         assert producer_client.xadd("jobs:email:dead", {"x": 1})  # the producer may write any jobs:* key
+        server.client(username="admin", password="admin-secret").set("jobs:wrong", "a string")
+        # The producer's user may not run TYPE: the error still says what is wrong.
+        with pytest.raises(helpers.WrongKeyTypeError, match="jobs:wrong holds another type of value"):
+            helpers.Producer(producer_client, "jobs:wrong").send({"n": 1})
 
 
 def _always_fails(message_id: str, fields: dict[str, str]) -> None:
     raise ValueError("poison")
 
 
-def test_dead_letter_forbidden_by_acl_waits_until_allowed(server_binary: helpers.ServerBinary) -> None:
+def test_dead_letter_forbidden_by_acl_waits_until_allowed(
+    server_binary: helpers.ServerBinary, background: Background
+) -> None:
     """A worker whose user may not XADD the dead-letter stream loses nothing; once an admin
     grants it, the entry is moved exactly once."""
     worker_rule = ACL_USERS[2].replace(" (~jobs:*:dead +xadd)", "")  # no XADD anywhere
@@ -296,7 +294,7 @@ def test_dead_letter_forbidden_by_acl_waits_until_allowed(server_binary: helpers
         worker_client = server.client(username="worker", password="worker-secret")
         worker = _counting_worker(worker_client, [], claim_idle_ms=50, max_deliveries=1)
         worker.handler = _always_fails
-        thread = _run_in_thread(worker)
+        background.run(worker)
         try:
             helpers.wait_for(lambda: worker.stats.dead_letter_failures >= 2, 20, "refused dead-letter writes")
             assert any("can't run this command" in error for error in worker.stats.recent_errors)
@@ -307,12 +305,12 @@ def test_dead_letter_forbidden_by_acl_waits_until_allowed(server_binary: helpers
             helpers.wait_for(lambda: admin.xpending("jobs", "workers")["pending"] == 0, 20, "the move")
             time.sleep(0.2)  # room for a wrong second move to show
         finally:
-            _stop(worker, thread)
+            background.stop()
         assert [fields["original_id"] for _, fields in admin.xrange("jobs:dead")] == [entry_id]
 
 
 def test_dead_letter_script_checks_the_xack_permission_before_writing(
-    server_binary: helpers.ServerBinary,
+    server_binary: helpers.ServerBinary, background: Background
 ) -> None:
     """A user that may write dead letters but not XACK: nothing is written, the entry stays pending
     (written first and acknowledged never, it would be dead-lettered again on every attempt)."""
@@ -327,11 +325,11 @@ def test_dead_letter_script_checks_the_xack_permission_before_writing(
         worker_client = server.client(username="worker", password="worker-secret")
         worker = _counting_worker(worker_client, [], claim_idle_ms=50, max_deliveries=1)
         worker.handler = _always_fails
-        thread = _run_in_thread(worker)
+        background.run(worker)
         try:
             helpers.wait_for(lambda: worker.stats.dead_letter_failures >= 2, 20, "refused dead-letter moves")
         finally:
-            _stop(worker, thread)
+            background.stop()
         assert admin.exists("jobs:dead") == 0
         assert [entry["message_id"] for entry in admin.xpending_range("jobs", "workers", "-", "+", 10)] == [
             entry_id

@@ -151,14 +151,16 @@ def _original_bytes(text: str) -> bytes:
 _CLUSTER_OWN_KWARGS = ("redis_connect_func", "oss_cluster_maint_notifications_handler")
 
 
-def _reading_client(client: AnyClient, socket_timeout: float) -> AnyClient:
+def _reading_client(client: AnyClient, socket_timeout: float, *, lenient: bool) -> AnyClient:
     """A client for the same server (or cluster) that waits ``socket_timeout`` for
-    replies and decodes them leniently.
+    replies and decodes them as UTF-8.
 
-    Replies are decoded as UTF-8 with ``surrogateescape``: a payload that is not UTF-8
-    arrives with its bad bytes kept as surrogates, so that it can fail alone (and be
-    dead-lettered byte for byte) instead of failing the whole batch.
+    ``lenient`` decodes with ``surrogateescape``: a payload that is not UTF-8 arrives with
+    its bad bytes kept as surrogates, so that it can fail alone (and be dead-lettered byte
+    for byte) instead of failing the whole batch. Otherwise a reply with bytes that are not
+    UTF-8 raises ``UnicodeDecodeError`` (and redis-py drops that connection).
     """
+    errors = "surrogateescape" if lenient else "strict"
     if isinstance(client, RedisCluster):
         cluster_kwargs = {
             name: value
@@ -168,7 +170,7 @@ def _reading_client(client: AnyClient, socket_timeout: float) -> AnyClient:
         cluster_kwargs.update(
             decode_responses=True,
             encoding="utf-8",
-            encoding_errors="surrogateescape",
+            encoding_errors=errors,
             socket_timeout=socket_timeout,
         )
         nodes = [ClusterNode(node.host, node.port) for node in client.get_nodes()]  # type: ignore[no-untyped-call]
@@ -177,7 +179,7 @@ def _reading_client(client: AnyClient, socket_timeout: float) -> AnyClient:
     kwargs = dict(pool.connection_kwargs)
     kwargs["decode_responses"] = True
     kwargs["encoding"] = "utf-8"
-    kwargs["encoding_errors"] = "surrogateescape"
+    kwargs["encoding_errors"] = errors
     if "server" not in kwargs:  # fakeredis has no socket to time out
         kwargs["socket_timeout"] = socket_timeout
     new_pool = pool.__class__(connection_class=pool.connection_class, **kwargs)
@@ -189,22 +191,30 @@ class _Lease:
 
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
-        self._ids: list[str] = []
+        # The batch in hand, as read (no copy: this is set for every batch), and the IDs
+        # of it that are finished early (failed or dead-lettered).
+        self._entries: list[tuple[str, Any]] = []
+        self._released: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-lease", daemon=True)
         self._thread.start()
 
-    def hold(self, ids: list[str]) -> None:
+    def hold(self, entries: list[tuple[str, Any]]) -> None:
         with self._lock:
-            self._ids = list(ids)
+            self._entries = entries
+            self._released = set()
 
     def release(self, entry_id: str | None = None) -> None:
         with self._lock:
             if entry_id is None:
-                self._ids = []
-            elif entry_id in self._ids:
-                self._ids.remove(entry_id)
+                self._entries = []
+            else:
+                self._released.add(entry_id)
+
+    def _held(self) -> list[str]:
+        with self._lock:
+            return [entry_id for entry_id, _ in self._entries if entry_id not in self._released]
 
     def close(self) -> None:
         self._stop.set()
@@ -213,8 +223,7 @@ class _Lease:
     def _run(self) -> None:
         interval = max(self._worker.claim_idle_ms / 3000, 0.01)
         while not self._stop.wait(interval):
-            with self._lock:
-                ids = list(self._ids)
+            ids = self._held()
             if ids:
                 self._renew(ids)
 
@@ -231,7 +240,7 @@ class _Lease:
         if lost:
             worker.stats.leases_lost += len(lost)
             with self._lock:
-                self._ids = [entry_id for entry_id in self._ids if entry_id not in lost]
+                self._released |= lost
             LOG.warning(
                 "%d entries in hand were taken over by another consumer (this worker stalled longer "
                 "than claim_idle_ms?); their lease is not renewed: %s",
@@ -311,14 +320,20 @@ class Worker:
                 f"(such as '{{{stream}}}', whose default dead-letter stream is '{{{stream}}}:dead')"
             )
         # The socket must outlast the BLOCK, or a quiet stream looks like a dead server.
-        self.redis = _reading_client(client, socket_timeout=block_ms / 1000 + 10)
+        socket_timeout = block_ms / 1000 + 10
+        self.redis = _reading_client(client, socket_timeout, lenient=True)
+        # New entries are read with strict decoding, so that the handler's path needs no
+        # per-message UTF-8 check: a batch with bytes that are not UTF-8 fails to decode
+        # as a whole, and is then read again through self.redis, entry by entry.
+        self._new_reader = _reading_client(client, socket_timeout, lenient=False)
         self.stats = WorkerStats()
         self._stop = threading.Event()
         self._dead_letter_script = self.redis.register_script(_DEAD_LETTER_SCRIPT)
         self._lease_script = self.redis.register_script(_LEASE_SCRIPT)
         self._last_sweep = float("-inf")
         self._sweep_cursor = "0-0"
-        self._history_cursor = "0"
+        self._history_cursor: str | None = "0"  # None: this consumer's history has been read
+        self._last_new_id = "0-0"  # the last entry that '>' gave this worker
         self._backoff = 0.0
 
     # Public --------------------------------------------------------------------------
@@ -341,10 +356,11 @@ class Worker:
         The worker opens a client of its own (see ``client`` above); ``with Worker(...) as
         worker:`` closes it on the way out.
         """
-        self.redis.close()
-        if isinstance(self.redis, redis.Redis):
-            # A client built on a pool of its own does not close that pool itself.
-            self.redis.connection_pool.disconnect()
+        for own in (self.redis, self._new_reader):
+            own.close()
+            if isinstance(own, redis.Redis):
+                # A client built on a pool of its own does not close that pool itself.
+                own.connection_pool.disconnect()
 
     def __enter__(self) -> Worker:
         return self
@@ -375,7 +391,6 @@ class Worker:
         self._history_cursor = "0"
         finished_before = self.stats.handled + self.stats.dead_lettered
         try:
-            history_done = False
             while not self._stop.is_set():
                 # Counted from the stats, so that a batch cut short by an error still counts.
                 done = self.stats.handled + self.stats.dead_lettered - finished_before
@@ -383,13 +398,12 @@ class Worker:
                     break
                 room = self.batch if max_messages is None else min(self.batch, max_messages - done)
                 try:
-                    if not history_done:
-                        entries, history_done = self._read_history(room)
+                    if self._history_cursor is not None:
+                        self._handle_batch(self._read_history(room), lease, checked=False)
                     elif time.monotonic() - self._last_sweep >= self.claim_idle_ms / 1000:
-                        entries = self._sweep(room)
+                        self._handle_batch(self._sweep(room), lease, checked=False)
                     else:
-                        entries = self._read_new(room)
-                    self._handle_batch(entries, lease)
+                        self._handle_batch(self._read_new(room), lease, checked=True)
                     self._backoff = 0.0
                 except (redis.RedisError, RedisClusterException) as exc:
                     # RedisClusterException (a hole in the slot map during a failover) is not a RedisError.
@@ -411,23 +425,36 @@ class Worker:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
 
-    def _read_history(self, count: int) -> tuple[list[tuple[str, Any]], bool]:
-        """This consumer's own pending entries, a page at a time; True when there are no more."""
+    def _read_history(self, count: int) -> list[tuple[str, Any]]:
+        """This consumer's own pending entries after the history cursor, a page at a time;
+        when there are no more, the cursor becomes None."""
+        assert self._history_cursor is not None
         self._ensure_group()
         reply: Any = self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: self._history_cursor}, count=count
         )
-        entries = reply[0][1] if reply else []
-        if not entries:
-            return [], True
-        self._history_cursor = entries[-1][0]
-        return entries, False
+        entries: list[tuple[str, Any]] = reply[0][1] if reply else []
+        self._history_cursor = entries[-1][0] if entries else None
+        return entries
 
     def _read_new(self, count: int) -> list[tuple[str, Any]]:
-        reply: Any = self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=count, block=self.block_ms
-        )
-        return reply[0][1] if reply else []
+        try:
+            reply: Any = self._new_reader.xreadgroup(
+                self.group, self.consumer, {self.stream: ">"}, count=count, block=self.block_ms
+            )
+        except UnicodeDecodeError:
+            # The entries were delivered to this consumer, then a payload failed to decode.
+            # They are pending here, after the last entry '>' gave us: read them again
+            # through the lenient client, where each entry is checked on its own.
+            LOG.warning(
+                "a batch of %s holds bytes that are not UTF-8: reading it again entry by entry", self.stream
+            )
+            self._history_cursor = self._last_new_id
+            return []
+        entries: list[tuple[str, Any]] = reply[0][1] if reply else []
+        if entries:
+            self._last_new_id = entries[-1][0]
+        return entries
 
     def _sweep(self, count: int) -> list[tuple[str, Any]]:
         """XAUTOCLAIM what has been idle for claim_idle_ms, following the cursor to 0-0.
@@ -462,36 +489,49 @@ class Worker:
 
     # Handling ------------------------------------------------------------------------------
 
-    def _handle_batch(self, entries: list[tuple[str, Any]], lease: _Lease) -> int:
-        """Handle a batch; return how many entries were finished: handled and acknowledged,
-        or dead-lettered. Successes are acknowledged together, even if a Redis error
-        interrupts the batch."""
+    def _handle_batch(self, entries: list[tuple[str, Any]], lease: _Lease, *, checked: bool) -> None:
+        """Handle a batch and acknowledge its successes together, even if a Redis error
+        interrupts the batch.
+
+        ``checked`` entries came from a '>' read through the strict client: each exists
+        and is valid UTF-8. Others (history, sweeps) may be deleted, or hold bytes that are
+        not UTF-8, which must be dead-lettered, not handled. The loop over ``checked``
+        entries runs for every message of a busy queue: it does nothing else.
+        """
         if not entries:
-            return 0
-        lease.hold([entry_id for entry_id, _ in entries])
+            return
+        lease.hold(entries)
+        handler = self.handler
         to_ack: list[str] = []
-        handled = dead_lettered = 0
+        ack_later = to_ack.append
+        deleted = 0
         try:
-            for entry_id, fields in entries:
-                if not fields:
-                    # A pending entry whose message was trimmed or deleted: nothing to handle.
-                    self.stats.deleted += 1
-                    LOG.warning("entry %s of %s was deleted before it was handled", entry_id, self.stream)
-                    to_ack.append(entry_id)
-                    continue
-                if not _is_utf8(fields):
-                    dead_lettered += self._dead_letter(entry_id, fields, "payload is not UTF-8")
-                    lease.release(entry_id)
-                    continue
-                try:
-                    self.handler(entry_id, fields)
-                except Exception as exc:  # the handler's failure is data, not a crash of the worker
-                    self.stats.failed += 1
-                    dead_lettered += self._after_failure(entry_id, fields, f"{type(exc).__name__}: {exc}")
-                    lease.release(entry_id)
-                    continue
-                to_ack.append(entry_id)
-                handled += 1
+            if checked:
+                for entry_id, fields in entries:
+                    try:
+                        handler(entry_id, fields)
+                    except Exception as exc:  # the handler's failure is data, not a crash of the worker
+                        self._after_failure(entry_id, fields, exc, lease)
+                        continue
+                    ack_later(entry_id)
+            else:
+                for entry_id, fields in entries:
+                    if not fields:
+                        # A pending entry whose message was trimmed or deleted: nothing to handle.
+                        deleted += 1
+                        LOG.warning("entry %s of %s was deleted before it was handled", entry_id, self.stream)
+                        ack_later(entry_id)
+                        continue
+                    if not _is_utf8(fields):
+                        self._dead_letter(entry_id, fields, "payload is not UTF-8")
+                        lease.release(entry_id)
+                        continue
+                    try:
+                        handler(entry_id, fields)
+                    except Exception as exc:  # the handler's failure is data, not a crash of the worker
+                        self._after_failure(entry_id, fields, exc, lease)
+                        continue
+                    ack_later(entry_id)
         finally:
             try:
                 if to_ack:
@@ -504,17 +544,21 @@ class Worker:
                             acked,
                             len(to_ack),
                         )
-                    self.stats.handled += handled
+                    self.stats.deleted += deleted
+                    self.stats.handled += len(to_ack) - deleted
             finally:
                 lease.release()
-        return handled + dead_lettered
 
-    def _after_failure(self, entry_id: str, fields: dict[str, str], reason: str) -> int:
+    def _after_failure(self, entry_id: str, fields: dict[str, str], exc: Exception, lease: _Lease) -> None:
         """Leave a failed entry for a retry, or dead-letter it when it has had its deliveries."""
+        self.stats.failed += 1
+        lease.release(entry_id)
+        reason = f"{type(exc).__name__}: {exc}"
         pending = self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
         deliveries = int(pending[0]["times_delivered"]) if pending else 0
         if pending and deliveries >= self.max_deliveries:
-            return self._dead_letter(entry_id, fields, reason, deliveries)
+            self._dead_letter(entry_id, fields, reason, deliveries)
+            return
         LOG.warning(
             "entry %s failed (delivery %d of %d), it will be retried: %s",
             entry_id,
@@ -522,7 +566,6 @@ class Worker:
             self.max_deliveries,
             reason,
         )
-        return 0
 
     def _dead_letter(
         self, entry_id: str, fields: dict[str, str], reason: str, deliveries: int | None = None
@@ -604,7 +647,8 @@ class Worker:
         every read fails, even on a healthy partition, and the client does not replace the
         node by itself.
         """
-        assert isinstance(self.redis, RedisCluster)
-        with contextlib.suppress(redis.RedisError, RedisClusterException):
-            self.redis.nodes_manager.initialize()
-        self.redis.replace_default_node()
+        for own in (self.redis, self._new_reader):
+            assert isinstance(own, RedisCluster)
+            with contextlib.suppress(redis.RedisError, RedisClusterException):
+                own.nodes_manager.initialize()
+            own.replace_default_node()

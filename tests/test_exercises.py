@@ -540,8 +540,9 @@ def test_check_same_slot() -> None:
         (None, "x", "still None"),
         ("jobs", 3, "non-empty key name"),
         ("{jobs}", "{jobs}", "another key"),
-        ("jobs:0", "jobs:0:dead", "same hash tag"),
-        ("{jobs:0}", "{jobs:1}:dead", "same hash tag"),
+        ("jobs:0", "jobs:0:dead", "the same tag"),
+        ("{jobs:0}", "{jobs:1}:dead", "the same tag"),
+        ("{}jobs", "{}jobs:dead", "if not empty"),
     ]:
         result = helpers.check_same_slot(stream, dead_letter)
         assert not result.passed and words in result.message, (stream, dead_letter, result)
@@ -589,7 +590,6 @@ def test_check_confirmed_writer(cluster: LocalCluster) -> None:
     assert "write the messages" in helpers.check_confirmed_writer(cluster, never_writes).message
     assert "give WAIT a timeout" in helpers.check_confirmed_writer(cluster, waits_forever, timeout=1).message
     assert "must be a function" in helpers.check_confirmed_writer(cluster, None).message  # type: ignore[arg-type]
-    cluster.heal()
 
 
 CHECKERS = sorted(name for name in helpers.__all__ if name.startswith("check_"))

@@ -34,12 +34,21 @@ def check_same_slot(name: str, stream: Any, dead_letter: Any) -> CheckResult:
     if stream_slot != dead_slot:
         return hint(
             name,
-            f"{stream!r} hashes to slot {stream_slot} and {dead_letter!r} to slot {dead_slot}: only the "
-            "part in the first {...} is hashed when there is one; give both keys the same hash tag.",
+            f"{stream!r} hashes to slot {stream_slot} and {dead_letter!r} to slot {dead_slot}: when a key "
+            "has a hash tag (the text between its first '{' and the next '}', if not empty), only the tag "
+            "is hashed; give both keys the same tag.",
         )
-    if "{" not in stream or "}" not in stream.split("{", 1)[1]:
+    if not _hash_tag(stream):
         return passed(name, f"both in slot {stream_slot}, by luck of CRC16: a hash tag makes it certain.")
     return passed(name, f"both hash to slot {stream_slot}, so the dead-letter script may touch both.")
+
+
+def _hash_tag(key: str) -> str:
+    """The part of ``key`` that Redis Cluster hashes when it has one: between the first '{' and
+    the next '}', if that is not empty; else ''."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return key[start + 1 : end] if end > start + 1 else ""
 
 
 @checker("Exercise 7.2 (confirm on the right connection)")
@@ -102,9 +111,11 @@ def check_confirmed_writer(
         if lagging is not False:
             return hint(
                 name,
-                f"the replica was paused, yet the writer returned {lagging!r}: WAIT only counts the writes "
-                "of the connection it is sent on. RedisCluster.wait() goes to a default node; send the "
-                "XADD and the WAIT together to the stream's master (a pipeline on one node connection).",
+                f"the replica was paused, yet the writer returned {lagging!r}: WAIT confirms the writes made "
+                "on the connection it is sent on (Redis 7.0 also counts whatever the master had written when "
+                "that connection last ran a command). RedisCluster.wait() goes to the default node, another "
+                "master; send the XADD and the WAIT together to the stream's master (a pipeline on one node "
+                "connection).",
             )
         return passed(
             name,
@@ -123,7 +134,7 @@ def _capture(function: Callable[..., Any], *args: Any) -> Any:
 
 PARTITION_DESIGNS = {
     "a": "one stream, and more consumers in its group",
-    "b": "3 streams, a message's stream chosen by a hash of its customer ID",
+    "b": "3 streams, one on each master, a message's stream chosen by a hash of its customer ID",
     "c": "3 streams, messages sent to them in turn (round robin)",
     "d": "3 streams named {orders}:0, {orders}:1 and {orders}:2, chosen by a hash of the customer ID",
 }
@@ -147,6 +158,8 @@ def check_partition_design(name: str, answer: Any) -> CheckResult:
     if letter == "b":
         return passed(
             name,
-            "hashing the customer keeps each customer on one partition; a tag per stream spreads them.",
+            "hashing the customer keeps each customer on one partition, and a stream on each master uses "
+            "them all. Different tags only give different slots; partition_streams picks tags whose slots "
+            "lie on different masters.",
         )
     return hint(name, hints[letter])

@@ -13,10 +13,11 @@ mean something.
 
 It also measures where the CPU goes: the producers' CPU time per message
 (``time.process_time`` in each process) and the servers' (``used_cpu_user`` +
-``used_cpu_sys`` from ``INFO cpu``, summed over the masters). When the clients
-spend several times more CPU per message than the server, and the machine has
-few cores, more shards cannot make the queue faster: the clients are the
-bottleneck, not Redis.
+``used_cpu_sys`` from ``INFO cpu``), summed over the masters and, separately,
+over their replicas, which apply every write too and share the machine. When
+the clients spend several times more CPU per message than the servers, and the
+machine has few cores, more shards cannot make the queue faster: the clients
+are the bottleneck, not Redis.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class ShardBench:
     ratios: list[float] = field(default_factory=list)  # three shards / one shard, per round
     client_cpu_us: list[float] = field(default_factory=list)  # producers' CPU per message
     server_cpu_us: list[float] = field(default_factory=list)  # the masters' CPU per message
+    replica_cpu_us: list[float] = field(default_factory=list)  # their replicas' CPU per message
     busiest_server: dict[str, list[float]] = field(default_factory=dict)  # its busy share of wall time
 
     @property
@@ -76,17 +78,18 @@ class ShardBench:
 
     def report(self) -> str:
         median = statistics.median
+        servers = median(self.server_cpu_us) + median(self.replica_cpu_us)
         lines = [
             f"{self.producers} producer processes x {self.messages_per_producer:,} messages, "
             f"pipelined batches of 100; {len(self.ratios)} rounds, layouts alternating; medians",
-            f"  one shard     {median(self.one_shard):10,.0f} messages/s   busiest server busy "
+            f"  one shard     {median(self.one_shard):10,.0f} messages/s   busiest master busy "
             f"{median(self.busiest_server['one']):.0%} of the time",
-            f"  three shards  {median(self.three_shards):10,.0f} messages/s   busiest server busy "
+            f"  three shards  {median(self.three_shards):10,.0f} messages/s   busiest master busy "
             f"{median(self.busiest_server['three']):.0%} of the time",
             f"  ratio three / one, median of rounds: {self.ratio:.2f}",
             f"  CPU per message: producers {median(self.client_cpu_us):.1f} us, "
-            f"servers {median(self.server_cpu_us):.1f} us "
-            f"({median(self.client_cpu_us) / median(self.server_cpu_us):.1f}x more in the clients)",
+            f"masters {median(self.server_cpu_us):.1f} us, replicas {median(self.replica_cpu_us):.1f} us "
+            f"({median(self.client_cpu_us) / servers:.1f}x more in the clients than in all the servers)",
             f"  cores on this machine: {os.cpu_count()}",
         ]
         return "\n".join(lines)
@@ -95,6 +98,18 @@ class ShardBench:
 def _server_cpu(client: redis.Redis) -> float:
     info = client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _caught_up(masters: list[redis.Redis], replicas: list[redis.Redis], timeout: float = 5.0) -> None:
+    """Wait (up to ``timeout``) until each replica has applied everything its master sent, so
+    that the replicas' CPU is measured over the same writes as the masters'."""
+    targets = [int(master.info("replication")["master_repl_offset"]) for master in masters]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        offsets = [int(replica.info("replication").get("slave_repl_offset", -1)) for replica in replicas]
+        if all(offset >= target for offset, target in zip(offsets, targets, strict=True)):
+            return
+        time.sleep(0.01)
 
 
 def bench_shards(
@@ -110,6 +125,7 @@ def bench_shards(
     }
     masters = cluster.masters()
     master_clients = [cluster.node_client(node) for node in masters]
+    replica_clients = [cluster.node_client(cluster.replica_of(node)) for node in masters]
     client = cluster.client()
     seed = masters[0]
     command = [sys.executable, "-m", "helpers.tools.cluster_bench", "--produce", f"{seed.host}:{seed.port}"]
@@ -126,6 +142,7 @@ def bench_shards(
             rates = {}
             for layout, streams in layouts.items():
                 cpu_before = [_server_cpu(node) for node in master_clients]
+                replica_cpu_before = [_server_cpu(node) for node in replica_clients]
                 for child, stream in zip(children, streams, strict=True):
                     assert child.stdin is not None
                     child.stdin.write(f"{stream} {messages}\n")
@@ -138,12 +155,18 @@ def bench_shards(
                     _server_cpu(node) - before
                     for node, before in zip(master_clients, cpu_before, strict=True)
                 ]
+                _caught_up(master_clients, replica_clients)
+                replica_cpu_used = [
+                    _server_cpu(node) - before
+                    for node, before in zip(replica_clients, replica_cpu_before, strict=True)
+                ]
                 wall = max(report["end"] for report in reports) - min(report["start"] for report in reports)
                 total = messages * producers
                 rates[layout] = total / wall
                 result.busiest_server[layout].append(max(cpu_used) / wall)
                 result.client_cpu_us.append(sum(report["cpu"] for report in reports) / total * 1e6)
                 result.server_cpu_us.append(sum(cpu_used) / total * 1e6)
+                result.replica_cpu_us.append(sum(replica_cpu_used) / total * 1e6)
                 for stream in streams:
                     client.delete(stream)
             result.one_shard.append(rates["one"])
@@ -151,6 +174,8 @@ def bench_shards(
             result.ratios.append(rates["three"] / rates["one"])
     finally:
         client.close()
+        for node_client in master_clients + replica_clients:
+            node_client.close()
         for child in children:
             if child.stdin is not None:
                 child.stdin.close()

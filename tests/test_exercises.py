@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
@@ -610,3 +611,102 @@ def test_a_checker_never_raises_whatever_it_is_given(name: str, client: redis.Re
             assert isinstance(result, helpers.CheckResult), (name, position, odd)
             assert not result.passed or parameters[position] != "answer", (name, odd, result)
     assert not list(client.scan_iter(match="course:check:*"))
+
+
+# Answers that look right and are not (from a review of the checkers), and two right ones ------------
+
+
+def _pairs(fields: dict[Any, Any], entry_id: str, reason: str) -> dict[Any, Any]:
+    return {**fields, "original_id": entry_id, "reason": reason}
+
+
+def _check_then_move(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
+    """Checks, then moves in one transaction, but without WATCH: another worker can move it in between."""
+    if not client.xpending_range(stream, group, entry_id, entry_id, 1):
+        return
+    if client.type(f"{stream}:dead") not in ("none", "stream"):
+        raise TypeError("not a stream")
+    with client.pipeline() as pipe:
+        pipe.xadd(f"{stream}:dead", _pairs(fields, entry_id, reason))
+        pipe.xack(stream, group, entry_id)
+        pipe.execute()
+
+
+def _script_then_ack(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
+    """Two steps, the first hidden in a script."""
+    if client.xpending_range(stream, group, entry_id, entry_id, 1):
+        pairs = [item for pair in _pairs(fields, entry_id, reason).items() for item in pair]
+        client.eval("return redis.call('XADD', KEYS[1], '*', unpack(ARGV))", 1, f"{stream}:dead", *pairs)
+        client.xack(stream, group, entry_id)
+
+
+def _add_then_pipe(client: Any, stream: str, group: str, entry_id: str, fields: Any, reason: str) -> None:
+    """Two steps, the second in a pipeline."""
+    if client.xpending_range(stream, group, entry_id, entry_id, 1):
+        client.xadd(f"{stream}:dead", _pairs(fields, entry_id, reason))
+        with client.pipeline() as pipe:
+            pipe.xack(stream, group, entry_id)
+            pipe.execute()
+
+
+def test_check_dead_letter_sees_steps_of_every_kind_and_races(client: redis.Redis) -> None:
+    check = helpers.check_dead_letter
+    for mover, words in [
+        (_check_then_move, "another worker moved the entry just before"),
+        (_script_then_ack, "died between your two writes"),
+        (_add_then_pipe, "died between your two writes"),
+    ]:
+        result = check(mover, client)
+        assert not result.passed and words in result.message, (mover.__name__, result)
+    assert check(_watch_mover, client).passed and check(_script_mover, client).passed
+
+
+def _watch_and_validate(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    """Right too: under WATCH, check the marker and that the balance is a number, then MULTI."""
+    done = f"course:check:done:{fields['payment_id']}"
+
+    def apply(pipe: Any) -> None:
+        if pipe.exists(done):
+            return
+        balance = pipe.get("course:check:balance")
+        if balance is not None:
+            int(balance)  # raises before anything is written if it is not a number
+        pipe.multi()
+        pipe.incrby("course:check:balance", int(fields["amount"]))
+        pipe.set(done, 1, ex=604_800)
+
+    client.transaction(apply, done, "course:check:balance")
+
+
+def _three_calls(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    done = f"course:check:done:{fields['payment_id']}"
+    if not client.exists(done):
+        client.incrby("course:check:balance", int(fields["amount"]))
+        client.set(done, 1, ex=604_800)
+
+
+def _marker_first_undone_on_error(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    done = f"course:check:done:{fields['payment_id']}"
+    if client.set(done, 1, nx=True, ex=604_800):
+        try:
+            client.incrby("course:check:balance", int(fields["amount"]))
+        except redis.ResponseError:
+            client.delete(done)
+            raise
+
+
+def _swallows_the_error(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    with contextlib.suppress(redis.ResponseError):
+        _idempotent(client, message_id, fields)
+
+
+def test_check_idempotent_handler_sees_crashes_and_swallowed_errors(client: redis.Redis) -> None:
+    check = helpers.check_idempotent_handler
+    assert check(_watch_and_validate, client).passed
+    for handler, words in [
+        (_three_calls, "credited 2 times instead of once"),
+        (_marker_first_undone_on_error, "the marker was written anyway"),
+        (_swallows_the_error, "handle returned normally"),
+    ]:
+        result = check(handler, client)
+        assert not result.passed and words in result.message, (handler.__name__, result)

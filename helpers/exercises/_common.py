@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec
 
 import redis
+from redis.commands.core import Script
 
 from ..common import as_text
 
@@ -139,3 +140,101 @@ def pending_ids(client: redis.Redis, stream: str, group: str, consumer: str | No
 
 def field_names(fields: Any) -> set[str]:
     return {as_text(key) for key in (fields or {})}
+
+
+class Crash(BaseException):
+    """The process died here. A BaseException, so that a learner's ``except Exception`` cannot catch it."""
+
+
+# Commands that only read: the rest of a client's methods count as steps that may write.
+_READ_METHODS = frozenset(
+    {
+        "get", "mget", "exists", "type", "ttl", "pttl", "strlen", "hget", "hgetall", "hexists", "hmget",
+        "smembers", "sismember", "xpending", "xpending_range", "xrange", "xrevrange", "xlen",
+        "xinfo_stream", "xinfo_groups", "xinfo_consumers", "ping", "keys", "scan", "scan_iter",
+    }
+)  # fmt: skip
+_READ_COMMANDS = frozenset(
+    {"GET", "EXISTS", "TYPE", "XPENDING", "XRANGE", "XREVRANGE", "XINFO", "XLEN", "PING"}
+)
+
+
+class StepClient:
+    """A client that calls ``before_step(steps_done)`` before every step that may write, and
+    forwards everything to ``client``.
+
+    A step is one round trip that may change data: a command (any method but a known read),
+    a script (``eval``, ``evalsha``, ``register_script``), or a transaction or pipeline (its
+    ``execute``). A transaction or a script is done whole or not started; two separate steps
+    are not. So a ``before_step`` that raises :class:`Crash` from the second step on shows
+    what a process that dies between two steps leaves behind, and one that lets another
+    worker act before the first step shows a race.
+    """
+
+    def __init__(self, client: redis.Redis, before_step: Callable[[int], None]) -> None:
+        self._client = client
+        self._before_step = before_step
+        self.steps = 0
+
+    def step(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._before_step(self.steps)
+        self.steps += 1
+        return function(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._client, name)
+        if name == "pipeline":
+            return lambda *args, **kwargs: _StepPipeline(target(*args, **kwargs), self)
+        if name == "transaction":
+            return lambda func, *watches, **kwargs: redis.Redis.transaction(self, func, *watches, **kwargs)  # type: ignore[arg-type]
+        if name == "register_script":
+            return lambda script: Script(self, script)  # type: ignore[arg-type]
+        if not callable(target) or name in _READ_METHODS:
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name == "execute_command" and args and str(as_text(args[0])).upper() in _READ_COMMANDS:
+                return target(*args, **kwargs)
+            return self.step(target, *args, **kwargs)
+
+        return call
+
+
+class _StepPipeline:
+    """A pipeline whose ``execute`` is one step of its :class:`StepClient`."""
+
+    def __init__(self, pipeline: Any, owner: StepClient) -> None:
+        self._pipeline = pipeline
+        self._owner = owner
+
+    def __enter__(self) -> _StepPipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pipeline.reset()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._pipeline, name)
+        if name == "execute":
+            return lambda *args, **kwargs: self._owner.step(target, *args, **kwargs)
+        return target
+
+
+def crash_after_first_step(client: redis.Redis) -> StepClient:
+    """A client of a process that dies just before its second step."""
+
+    def before(steps: int) -> None:
+        if steps >= 1:
+            raise Crash
+
+    return StepClient(client, before)
+
+
+def race_before_first_step(client: redis.Redis, competitor: Callable[[], object]) -> StepClient:
+    """A client whose first step comes just after ``competitor()`` (another worker) ran."""
+
+    def before(steps: int) -> None:
+        if steps == 0:
+            competitor()
+
+    return StepClient(client, before)

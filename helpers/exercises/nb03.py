@@ -11,8 +11,10 @@ import redis
 from ..common import as_text
 from ._common import (
     CheckResult,
+    Crash,
     check_number,
     checker,
+    crash_after_first_step,
     hint,
     passed,
 )
@@ -84,9 +86,7 @@ PAYMENT_DELIVERIES = (
 )
 
 
-def _deliver(
-    handle: Callable[..., Any], client: redis.Redis, entry_id: str, payment: str, amount: int
-) -> None:
+def _deliver(handle: Callable[..., Any], client: Any, entry_id: str, payment: str, amount: int) -> None:
     handle(client, entry_id, {"payment_id": payment, "account": "balance", "amount": str(amount)})
 
 
@@ -97,8 +97,10 @@ def check_idempotent_handler(name: str, handle: Callable[..., Any], client: redi
 
     The check uses its own keys (``course:check:*``): it delivers five payments, two of them twice or
     more and one also as a second entry (a producer's retry), and compares the balance with the sum
-    of the distinct payments. Then it makes one credit fail (the balance is not a number), repairs
-    the balance and delivers that payment again: it must be credited.
+    of the distinct payments. Then it makes one credit fail (the balance is not a number): handle
+    must raise, and once the balance is repaired, the payment must be credited. Last, a process
+    dies just before its second step that may write, and the payment is delivered twice more: it
+    must be credited once.
     """
     if not callable(handle):
         return hint(name, "handle must be a function: handle(client, message_id, fields).")
@@ -132,8 +134,16 @@ def check_idempotent_handler(name: str, handle: Callable[..., Any], client: redi
             return hint(name, f"the balance is {total}, expected {expected}.")
 
         client.set(balance_key, "not a number")  # the next credit fails at run time
-        with contextlib.suppress(Exception):  # expected: the credit fails, the entry stays pending
-            _deliver(handle, client, "7-0", "p-7", 70)
+        try:  # ... in a process that dies if it tries a second write step after the failure
+            _deliver(handle, crash_after_first_step(client), "7-0", "p-7", 70)
+        except (Exception, Crash):  # expected: the credit failed, so the entry must stay pending
+            pass
+        else:
+            return hint(
+                name,
+                "when the credit failed (the balance held text), handle returned normally: a worker would "
+                "acknowledge the entry, and the payment would be lost. Let the error propagate.",
+            )
         client.set(balance_key, 0)  # repaired; the entry is delivered again
         try:
             _deliver(handle, client, "7-0", "p-7", 70)
@@ -143,14 +153,29 @@ def check_idempotent_handler(name: str, handle: Callable[..., Any], client: redi
             return hint(
                 name,
                 "when the credit failed (the balance held text), the marker was written anyway, so the retry "
-                "skipped the payment: it is lost. MULTI/EXEC does not roll back a command that fails at run "
-                "time. Credit first and write the marker last, in one Lua script: an error stops the script.",
+                "skipped the payment: it is lost. MULTI/EXEC does not undo the other commands when one fails "
+                "while EXEC runs it. Credit first and write the marker last, in one Lua script: an error "
+                "stops the script.",
+            )
+
+        client.set(balance_key, 0)
+        with contextlib.suppress(Exception, Crash):  # the process dies before its second step
+            _deliver(handle, crash_after_first_step(client), "8-0", "p-8", 80)
+        for _ in range(2):  # delivered again after the crash, then once more
+            _deliver(handle, client, "8-0", "p-8", 80)
+        credited = int(client.get(balance_key) or 0)
+        if credited != 80:
+            return hint(
+                name,
+                f"a process that died between two of handle's writes left the payment credited "
+                f"{credited // 80} times instead of once: the check, the credit and the marker must be one "
+                "step (one Lua script), with the credit before the marker.",
             )
     finally:
         for key in client.scan_iter(match=pattern):
             client.delete(key)
     return passed(
         name,
-        f"{len(PAYMENT_DELIVERIES)} deliveries of 5 payments credited once each ({expected}), and a failed "
-        "credit was not lost.",
+        f"{len(PAYMENT_DELIVERIES)} deliveries of 5 payments credited once each ({expected}); a failed "
+        "credit was not lost, and a crash did not credit twice.",
     )

@@ -10,12 +10,15 @@ import redis
 from ..common import as_text
 from ._common import (
     CheckResult,
+    Crash,
     check_number,
     checker,
+    crash_after_first_step,
     hint,
     id_key,
     passed,
     pending_ids,
+    race_before_first_step,
 )
 
 __all__ = ["check_all_claimed", "check_dead_letter", "check_orphans", "check_zombie_ack"]
@@ -71,45 +74,6 @@ _POISON_STREAM, _POISON_DEAD, _POISON_GROUP = "course:check:poison", "course:che
 _POISON_FIELDS: dict[Any, Any] = {"order": "42", "sku": "tea"}
 _POISON_REASON = "handler failed 3 times"
 
-# Commands that change data; a mover that sends two of them as separate calls is not one step.
-_WRITES = frozenset(
-    {"xadd", "xack", "xackdel", "xdel", "xclaim", "xautoclaim", "set", "delete", "execute_command"}
-)
-_READS = frozenset({"XPENDING", "XRANGE", "XREVRANGE", "XINFO", "TYPE", "EXISTS", "XLEN", "PING"})
-
-
-class _Crash(BaseException):
-    """The process died here. A BaseException, so that the learner's ``except Exception`` cannot catch it."""
-
-
-class _CrashAfterFirstWrite:
-    """A client that forwards everything, but dies instead of sending a second write command.
-
-    A transaction (``pipeline()``, ``transaction()``) or a script (``eval``, ``register_script``)
-    reaches the server as one call, so it is all done or not started; two separate write
-    calls are not, and the crash lands between them.
-    """
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-        self.writes = 0
-
-    def __getattr__(self, attribute: str) -> Any:
-        target = getattr(self._client, attribute)
-        if attribute not in _WRITES or not callable(target):
-            return target
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if attribute == "execute_command" and args and str(as_text(args[0])).upper() in _READS:
-                return target(*args, **kwargs)
-            if self.writes:
-                raise _Crash
-            result = target(*args, **kwargs)
-            self.writes += 1
-            return result
-
-        return call
-
 
 def _poison_entry(client: redis.Redis) -> None:
     """One entry, delivered three times to consumer ``w``, and no dead-letter stream."""
@@ -125,9 +89,18 @@ def _move(mover: Callable[..., Any], client: Any) -> BaseException | None:
     """Call the learner's mover on the poison entry; return what it raised, if anything."""
     try:
         mover(client, _POISON_STREAM, _POISON_GROUP, "1-0", dict(_POISON_FIELDS), _POISON_REASON)
-    except (Exception, _Crash) as exc:  # the learner's code, or the simulated crash
+    except (Exception, Crash) as exc:  # the learner's code, or the simulated crash
         return exc
     return None
+
+
+def _other_worker_moves(client: redis.Redis) -> None:
+    """Another worker dead-letters the poison entry, in one step, as a right answer would."""
+    if pending_ids(client, _POISON_STREAM, _POISON_GROUP):
+        with client.pipeline(transaction=True) as pipe:
+            pipe.xadd(_POISON_DEAD, {**_POISON_FIELDS, "original_id": "1-0", "reason": "the other worker"})
+            pipe.xack(_POISON_STREAM, _POISON_GROUP, "1-0")
+            pipe.execute()
 
 
 def _state(client: redis.Redis) -> tuple[list[dict[str, Any]], bool]:
@@ -146,7 +119,9 @@ def check_dead_letter(name: str, mover: Callable[..., Any], client: redis.Redis)
     On a stream of its own (``course:check:poison``, one entry delivered three times), the
     check calls the mover: normally; again once the entry is no longer pending; with the
     dead-letter key holding a string, so that the write fails, and again once that is repaired;
-    and with a process that dies after its first write command.
+    with a process that dies after its first step that may write (a command, a script and a
+    transaction are one step each); and with another worker moving the entry just before the
+    mover's first step.
     """
     if not callable(mover):
         return hint(name, "move_to_dead_letter must be a function.")
@@ -197,22 +172,32 @@ def check_dead_letter(name: str, mover: Callable[..., Any], client: redis.Redis)
             )
 
         _poison_entry(client)
-        _move(mover, _CrashAfterFirstWrite(client))
+        _move(mover, crash_after_first_step(client))
         dead, pending = _state(client)
         if dead and pending:
             return hint(
                 name,
-                "the process died between your XADD and your XACK: the message is now in both places, and "
-                "the retry will dead-letter it a second time. Send them as one step (a Lua script).",
+                "the process died between your two writes: the message is now in both places, and the "
+                "retry will dead-letter it a second time. Make the move one step (a Lua script).",
             )
         if not dead and not pending:
-            return hint(name, "the process died after your XACK and before your XADD: the message is lost.")
+            return hint(name, "the process died between your two writes: the message is lost.")
+
+        _poison_entry(client)
+        _move(mover, race_before_first_step(client, lambda: _other_worker_moves(client)))
+        if len(_state(client)[0]) != 1:
+            return hint(
+                name,
+                "another worker moved the entry just before your mover wrote, and the mover moved it again: "
+                "check that it is still pending in the same atomic step that moves it (a Lua script, or "
+                "WATCH before the check).",
+            )
     finally:
         client.delete(_POISON_STREAM, _POISON_DEAD)
     return passed(
         name,
         "moved once with its fields, its ID and the reason; nothing lost when the write failed or the "
-        "process died, and nothing moved twice.",
+        "process died, and nothing moved twice, not even when another worker raced it.",
     )
 
 

@@ -30,6 +30,7 @@ from .connection import (
     server_url,
     server_version,
 )
+from .durability import PERSISTENCE, Trial, crash_trial, what_an_ok_survives
 from .errors import (
     CourseSetupError,
     DeadlineExceeded,
@@ -53,6 +54,7 @@ from .exercises.nb06 import *  # noqa: F403
 from .exercises.nb07 import *  # noqa: F403
 from .notebook import skip_cells_using, start_worker_process, wait_for
 from .partitions import PartitionedProducer, partition_of, partition_streams, write_and_wait
+from .powerloss import PowerLossDisk
 from .producer import DEFAULT_MAX_PAYLOAD_BYTES, Producer
 from .retry import call_with_deadline, is_failover_error
 from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
@@ -72,6 +74,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "FAKEREDIS_NOTICE",
+    "PERSISTENCE",
     "AnyClient",
     "CheckResult",
     "CourseSetupError",
@@ -82,11 +85,13 @@ __all__ = [
     "OldServerWarning",
     "PartitionedProducer",
     "PortTakenError",
+    "PowerLossDisk",
     "Producer",
     "ServerBinary",
     "ServerBinaryError",
     "ServerStartError",
     "ServerUnreachableError",
+    "Trial",
     "UnknownBackendError",
     "Worker",
     "WorkerStats",
@@ -94,6 +99,7 @@ __all__ = [
     "call_with_deadline",
     "connect",
     "consumers_frame",
+    "crash_trial",
     "delete_keys",
     "describe",
     "entries_frame",
@@ -116,6 +122,7 @@ __all__ = [
     "start_worker_process",
     "stream_info_frame",
     "wait_for",
+    "what_an_ok_survives",
     "write_and_wait",
 ]
 # The exercise checkers, one module per notebook; each module's __all__ is their one list.

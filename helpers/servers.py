@@ -243,6 +243,8 @@ class LocalServer:
         users: ACL rules, one user each, written as ``user <rule>`` lines,
             for example ``"worker on >secret ~jobs:* -@all +xreadgroup"``.
         startup_timeout: seconds to wait for the server to answer.
+        directory: run the server in this existing folder (its data, config and log go
+            there) instead of a temporary one; it is kept on :meth:`close`.
     """
 
     def __init__(
@@ -255,6 +257,7 @@ class LocalServer:
         appendfsync: str = "everysec",
         users: Sequence[str] = (),
         startup_timeout: float = 10.0,
+        directory: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(binary, str):
             binary = probe_server_binary(binary)
@@ -274,7 +277,9 @@ class LocalServer:
         self._appendfsync = appendfsync
         self._users = list(users)
         self._startup_timeout = startup_timeout
-        self._directory: str | None = None
+        # A directory given by the caller is the caller's: it is used as it is and kept on close().
+        self._own_directory = directory is None
+        self._directory: str | None = None if directory is None else os.fspath(directory)
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -374,9 +379,9 @@ class LocalServer:
         return self.start()
 
     def close(self) -> None:
-        """Stop the server and delete its directory."""
+        """Stop the server and delete its directory (unless the caller gave it)."""
         self.stop()
-        if self._directory is not None:
+        if self._directory is not None and self._own_directory:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
 

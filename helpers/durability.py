@@ -1,0 +1,243 @@
+"""What an acknowledged XADD survives: measured crashes, and a reading of a server's settings.
+
+Two different crashes, never to be confused:
+
+- the **server process** dies (SIGKILL, the out-of-memory killer) and restarts: the append-only
+  file's writes had reached the kernel, which keeps them, whatever ``appendfsync`` says;
+- the **machine** loses power: only what was fsynced survives. :func:`crash_trial` shows it
+  for real with a :class:`helpers.powerloss.PowerLossDisk`.
+
+:func:`what_an_ok_survives` reads a live server's configuration and says, for each kind of
+failure, what an acknowledged ``XADD`` survives there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import fakeredis
+import pandas as pd
+import redis
+
+from .common import as_text
+from .powerloss import PowerLossDisk
+from .servers import LocalServer, ServerBinary
+
+__all__ = ["PERSISTENCE", "Trial", "crash_trial", "persistence_settings", "what_an_ok_survives"]
+
+# The persistence settings the course compares: AOF with each fsync policy, RDB alone, nothing.
+PERSISTENCE = ("always", "everysec", "no", "rdb", "none")
+
+
+def persistence_settings(setting: str) -> dict[str, Any]:
+    """:class:`LocalServer` keyword arguments for one of :data:`PERSISTENCE`.
+
+    ``rdb`` snapshots after one second if anything changed (``save 1 1``), far more often
+    than a production server would; the others save no snapshot.
+    """
+    if setting not in PERSISTENCE:
+        raise ValueError(f"setting must be one of {', '.join(PERSISTENCE)}, not {setting!r}")
+    if setting == "rdb":
+        return {"config": {"save": "1 1"}}
+    if setting == "none":
+        return {}
+    return {"appendonly": True, "appendfsync": setting}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One crash: how many XADDs were tried, acknowledged, and found again after the restart."""
+
+    setting: str
+    crash: str  # "process" (the server is SIGKILLed) or "power" (and its page cache is lost too)
+    attempted: int
+    acknowledged: int
+    present: int  # entries found after the restart
+    lost: int  # acknowledged, and not found
+    present_unacknowledged: int  # found, although the producer never saw its reply
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "setting": self.setting,
+            "crash": self.crash,
+            "acknowledged": self.acknowledged,
+            "present": self.present,
+            "lost": self.lost,
+        }
+
+
+def crash_trial(
+    setting: str,
+    *,
+    power_loss: bool,
+    seconds: float = 1.5,
+    binary: ServerBinary | str | None = None,
+) -> Trial:
+    """Write XADDs for ``seconds``, crash, restart, and count what survived.
+
+    The server runs in a :class:`~helpers.powerloss.PowerLossDisk` with persistence
+    ``setting``. Entry ``n`` gets the explicit ID ``n-0``, so every acknowledgement is
+    known. The crash is a SIGKILL of the server; with ``power_loss`` the disk also loses
+    what was not fsynced. The server then restarts from what the disk kept.
+
+    Raises:
+        CourseSetupError: a PowerLossDisk cannot be mounted here (see
+            :func:`helpers.powerloss.unavailable_reason`).
+    """
+    settings = persistence_settings(setting)
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, not {seconds!r}")
+    acknowledged: list[int] = []
+    attempted = 0
+    with PowerLossDisk() as disk:
+        server = LocalServer(binary, directory=disk.mount(), **settings)
+        server.start()
+        client = server.client(socket_timeout=5)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            attempted += 1
+            try:
+                client.xadd("jobs", {"n": attempted}, id=f"{attempted}-0")
+            except redis.RedisError:
+                continue
+            acknowledged.append(attempted)
+        client.close()
+        server.kill()
+        if power_loss:
+            disk.power_loss()
+            directory = disk.backing
+        else:
+            directory = disk.mountpoint  # the kernel's copy is still there
+        survivor = LocalServer(server.binary, directory=directory, **settings).start()
+        try:
+            found = survivor.client()
+            entries: Any = found.xrange("jobs")
+            present = {int(str(as_text(entry_id)).split("-")[0]) for entry_id, _ in entries}
+            found.close()
+        finally:
+            survivor.stop()
+    return Trial(
+        setting=setting,
+        crash="power" if power_loss else "process",
+        attempted=attempted,
+        acknowledged=len(acknowledged),
+        present=len(present),
+        lost=len(set(acknowledged) - present),
+        present_unacknowledged=len(present - set(acknowledged)),
+    )
+
+
+def _config(client: redis.Redis, name: str) -> str:
+    value = client.config_get(name).get(name, "")
+    return str(as_text(value))
+
+
+def what_an_ok_survives(client: redis.Redis) -> pd.DataFrame:
+    """For the server ``client`` talks to: what an acknowledged XADD survives, per kind of
+    failure, read from its configuration (``CONFIG GET``) and replication state (``INFO``).
+
+    Columns: ``failure``, ``an acknowledged XADD``, ``because``. The verdicts come from
+    the measurements of notebook 08; a managed service may restrict CONFIG GET, and then
+    the frame says so.
+    """
+    if isinstance(client, fakeredis.FakeRedis):
+        return pd.DataFrame(
+            [{"failure": "any", "an acknowledged XADD": "is lost when this Python process ends",
+              "because": "fakeredis keeps its data in this process's memory only"}]
+        )  # fmt: skip
+    try:
+        appendonly = _config(client, "appendonly") == "yes"
+        fsync = _config(client, "appendfsync")
+        save = _config(client, "save").strip()
+        policy = _config(client, "maxmemory-policy")
+        maxmemory = int(_config(client, "maxmemory") or 0)
+        min_replicas = int(_config(client, "min-replicas-to-write") or 0)
+    except redis.ResponseError as exc:
+        return pd.DataFrame(
+            [{"failure": "any", "an acknowledged XADD": "cannot be told from here",
+              "because": f"the server refused CONFIG GET ({exc})"}]
+        )  # fmt: skip
+    replicas = int(client.info("replication").get("connected_slaves", 0))
+    rows = []
+    if appendonly:
+        rows.append(
+            (
+                "the server process is killed and restarts",
+                "survives",
+                f"AOF: every write reaches the kernel before the reply (appendfsync {fsync})",
+            )
+        )
+        power = {
+            "always": ("survives", "appendfsync always: fsynced before the reply"),
+            "everysec": (
+                "may be lost if it is among the last second or so of writes",
+                "appendfsync everysec: fsynced about once a second",
+            ),
+            "no": (
+                "may be lost if the kernel had not yet written it back (on Linux, dirty data can wait "
+                "about 30 s)",
+                "appendfsync no: Redis never fsyncs; the kernel writes when it wants",
+            ),
+        }.get(fsync, ("cannot be told", f"unknown appendfsync {fsync!r}"))
+        rows.append(("the machine loses power", *power))
+    elif save:
+        rows.append(
+            (
+                "the server process is killed and restarts",
+                "is lost if it came after the last snapshot",
+                f"RDB only: snapshots when {save!r} (seconds, changes) is met",
+            )
+        )
+        rows.append(
+            (
+                "the machine loses power",
+                "is lost if it came after the last snapshot",
+                "RDB only: a finished snapshot is fsynced, nothing after it is on disk",
+            )
+        )
+    else:
+        rows.append(("the server process is killed and restarts", "is lost", "no persistence: memory only"))
+        rows.append(("the machine loses power", "is lost", "no persistence: memory only"))
+    if replicas:
+        verdict = "survives if a replica had received it (WAIT tells the producer)"
+        because = f"{replicas} replica(s) connected; replication is asynchronous"
+        if min_replicas:
+            because += f"; writes are refused while fewer than {min_replicas} replica(s) are in sync"
+    else:
+        verdict, because = "has no replica to fail over to", "no replica connected"
+    rows.append(("the master fails and a replica takes over", verdict, because))
+    if not maxmemory:
+        rows.append(
+            (
+                "memory runs out",
+                "survives until the machine runs out of memory",
+                "no maxmemory: the server grows until the OS stops it",
+            )
+        )
+    elif policy == "noeviction":
+        rows.append(
+            (
+                "memory runs out",
+                "survives; new XADDs fail with OOM",
+                "maxmemory-policy noeviction: nothing is evicted",
+            )
+        )
+    elif policy.startswith("allkeys"):
+        rows.append(
+            (
+                "memory runs out",
+                "can be evicted with its whole stream, groups and PEL",
+                f"maxmemory-policy {policy}: any key may go",
+            )
+        )
+    else:
+        rows.append(
+            (
+                "memory runs out",
+                "survives unless the stream has a TTL",
+                f"maxmemory-policy {policy}: only keys with a TTL may go",
+            )
+        )
+    return pd.DataFrame(rows, columns=["failure", "an acknowledged XADD", "because"])

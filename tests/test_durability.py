@@ -1,0 +1,110 @@
+"""helpers.durability and helpers.powerloss: crashes measured on real servers, and a reading of settings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+import helpers
+from helpers.durability import PERSISTENCE, crash_trial, persistence_settings, what_an_ok_survives
+from helpers.powerloss import PowerLossDisk, unavailable_reason
+
+NO_DISK = unavailable_reason()
+needs_fuse = pytest.mark.skipif(NO_DISK is not None, reason=f"no power-loss disk here: {NO_DISK}")
+
+
+def test_persistence_settings_refuse_an_unknown_name() -> None:
+    assert persistence_settings("always") == {"appendonly": True, "appendfsync": "always"}
+    assert persistence_settings("none") == {}
+    with pytest.raises(ValueError, match="setting must be one of always, everysec, no, rdb, none"):
+        persistence_settings("sometimes")
+
+
+@needs_fuse
+def test_the_disk_keeps_only_what_was_fsynced(tmp_path: object) -> None:
+    with PowerLossDisk() as disk:
+        folder = disk.mount()
+        with open(os.path.join(folder, "kept"), "wb") as handle:
+            handle.write(b"synced")
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.write(b" and more")
+        with open(os.path.join(folder, "lost"), "wb") as handle:
+            handle.write(b"never synced")
+        os.rename(os.path.join(folder, "kept"), os.path.join(folder, "renamed"))
+        with open(os.path.join(folder, "renamed"), "rb") as handle:
+            assert handle.read() == b"synced and more"  # the page cache, read back
+        disk.power_loss()
+        assert not disk.mounted
+        with open(os.path.join(disk.backing, "renamed"), "rb") as handle:
+            assert handle.read() == b"synced"
+        with open(os.path.join(disk.backing, "lost"), "rb") as handle:
+            assert handle.read() == b""  # the name survives, its contents do not
+
+
+@needs_fuse
+def test_a_clean_unmount_writes_everything(tmp_path: object) -> None:
+    with PowerLossDisk() as disk:
+        with open(os.path.join(disk.mount(), "file"), "wb") as handle:
+            handle.write(b"written, never fsynced")
+        disk.unmount()
+        with open(os.path.join(disk.backing, "file"), "rb") as handle:
+            assert handle.read() == b"written, never fsynced"
+
+
+@needs_fuse
+@pytest.mark.needs_server
+@pytest.mark.parametrize("setting", PERSISTENCE)
+def test_what_each_setting_keeps(setting: str, server_binary: helpers.ServerBinary) -> None:
+    process = crash_trial(setting, power_loss=False, seconds=0.4, binary=server_binary)
+    power = crash_trial(setting, power_loss=True, seconds=0.4, binary=server_binary)
+    for trial in (process, power):
+        assert trial.acknowledged > 0 and trial.present <= trial.attempted
+        assert trial.present_unacknowledged <= 1  # at most the XADD whose reply was cut off
+    if setting in ("always", "everysec", "no"):
+        assert process.lost == 0, "a SIGKILLed server keeps what its AOF handed to the kernel"
+    if setting == "always":
+        assert power.lost == 0, "appendfsync always fsyncs before it replies"
+    if setting in ("no", "none"):
+        assert power.present == 0, "nothing was fsynced, and this disk never writes on its own"
+    if setting == "none":
+        assert process.present == 0
+
+
+@pytest.mark.needs_server
+def test_what_an_ok_survives_reads_the_settings(server_binary: helpers.ServerBinary) -> None:
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"appendonly": True, "appendfsync": "always"}, "the machine loses power", "survives"),
+        ({"appendonly": True, "appendfsync": "everysec"}, "the machine loses power", "last second"),
+        ({"config": {"save": "60 1"}}, "the server process is killed and restarts", "last snapshot"),
+        ({}, "the server process is killed and restarts", "is lost"),
+        ({"config": {"maxmemory": "100mb", "maxmemory-policy": "allkeys-lru"}}, "memory runs out", "evicted"),
+        ({"config": {"maxmemory": "100mb"}}, "memory runs out", "fail with OOM"),
+    ]
+    for settings, failure, words in cases:
+        with helpers.LocalServer(server_binary, **settings) as server:
+            frame = what_an_ok_survives(server.client()).set_index("failure")
+            assert words in frame.loc[failure, "an acknowledged XADD"], (settings, frame)
+            assert frame.loc["the master fails and a replica takes over", "because"] == "no replica connected"
+
+
+def test_what_an_ok_survives_on_fakeredis_and_without_config_get() -> None:
+    frame = what_an_ok_survives(helpers.connect(backend="fake"))
+    assert "this Python process" in frame.iloc[0]["an acknowledged XADD"]
+
+
+@pytest.mark.needs_server
+def test_what_an_ok_survives_when_config_get_is_refused(server_binary: helpers.ServerBinary) -> None:
+    users = ["default on nopass ~* &* +@all", "app on >secret ~* -@all +xadd +info +ping"]
+    with helpers.LocalServer(server_binary, users=users) as server:
+        frame = what_an_ok_survives(server.client(username="app", password="secret"))
+        assert "refused CONFIG GET" in frame.iloc[0]["because"]
+
+
+def test_ci_can_lose_power() -> None:
+    """In CI (.ci/run installs fuse3 and runs as root) the power-loss cells and tests must run."""
+    if os.environ.get("CI") != "true":
+        pytest.skip("only CI must have FUSE")
+    assert NO_DISK is None, NO_DISK

@@ -3,7 +3,10 @@
 Two different crashes, never to be confused:
 
 - the **server process** dies (SIGKILL, the out-of-memory killer) and restarts: the append-only
-  file's writes had reached the kernel, which keeps them, whatever ``appendfsync`` says;
+  file's writes had reached the kernel, which keeps them; with one exception: under
+  ``appendfsync everysec``, while a background fsync is still running Redis holds new writes
+  in its own memory, for up to two seconds, and replies anyway (``flushAppendOnlyFile`` in
+  Redis's ``src/aof.c``), so on a slow disk a process crash loses acknowledged writes too;
 - the **machine** loses power: only what was fsynced survives. :func:`crash_trial` shows it
   for real with a :class:`helpers.powerloss.PowerLossDisk`.
 
@@ -13,6 +16,8 @@ failure, what an acknowledged ``XADD`` survives there.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +62,7 @@ class Trial:
     present: int  # entries found after the restart
     lost: int  # acknowledged, and not found
     present_unacknowledged: int  # found, although the producer never saw its reply
+    newest_lost: bool  # every entry lost is newer than every entry kept: the loss is a suffix
 
     def row(self) -> dict[str, Any]:
         return {
@@ -71,27 +77,36 @@ class Trial:
 def crash_trial(
     setting: str,
     *,
-    power_loss: bool,
-    seconds: float = 1.5,
+    seconds: float = 1.2,
+    fsync_seconds: float = 0.0,
     binary: ServerBinary | str | None = None,
-) -> Trial:
-    """Write XADDs for ``seconds``, crash, restart, and count what survived.
+) -> tuple[Trial, Trial]:
+    """Write XADDs for ``seconds``, crash, and count what survives two kinds of crash.
 
     The server runs in a :class:`~helpers.powerloss.PowerLossDisk` with persistence
     ``setting``. Entry ``n`` gets the explicit ID ``n-0``, so every acknowledgement is
-    known. The crash is a SIGKILL of the server; with ``power_loss`` the disk also loses
-    what was not fsynced. The server then restarts from what the disk kept.
+    known. The server is SIGKILLed; what the kernel then holds (the files as seen through
+    the mount) is what a restart after a **process crash** finds. Then the disk loses
+    what was not fsynced: what is left is what a restart after a **power loss** finds.
+    A server is started on each copy and its entries counted. ``fsync_seconds`` makes each
+    fsync of the disk take that long, as on a busy disk.
+
+    Returns:
+        (after a process crash, after a power loss)
 
     Raises:
         CourseSetupError: a PowerLossDisk cannot be mounted here (see
             :func:`helpers.powerloss.unavailable_reason`).
     """
     settings = persistence_settings(setting)
-    if seconds <= 0:
-        raise ValueError(f"seconds must be positive, not {seconds!r}")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds <= 0:
+        raise ValueError(f"seconds must be a positive number, not {seconds!r}")
     acknowledged: list[int] = []
     attempted = 0
-    with PowerLossDisk() as disk:
+    with (
+        PowerLossDisk(fsync_seconds=fsync_seconds) as disk,
+        tempfile.TemporaryDirectory(prefix="streams-course-kernel-") as kernel,
+    ):
         server = LocalServer(binary, directory=disk.mount(), **settings)
         server.start()
         client = server.client(socket_timeout=5)
@@ -105,27 +120,43 @@ def crash_trial(
             acknowledged.append(attempted)
         client.close()
         server.kill()
-        if power_loss:
-            disk.power_loss()
-            directory = disk.backing
-        else:
-            directory = disk.mountpoint  # the kernel's copy is still there
-        survivor = LocalServer(server.binary, directory=directory, **settings).start()
-        try:
-            found = survivor.client()
-            entries: Any = found.xrange("jobs")
-            present = {int(str(as_text(entry_id)).split("-")[0]) for entry_id, _ in entries}
-            found.close()
-        finally:
-            survivor.stop()
+        shutil.copytree(disk.mountpoint, kernel, dirs_exist_ok=True)  # the kernel's view, page cache included
+        disk.power_loss()
+        trials = tuple(
+            _count(setting, crash, directory, settings, server.binary, attempted, acknowledged)
+            for crash, directory in (("process", kernel), ("power", disk.backing))
+        )
+    return trials[0], trials[1]
+
+
+def _count(
+    setting: str,
+    crash: str,
+    directory: str,
+    settings: dict[str, Any],
+    binary: ServerBinary,
+    attempted: int,
+    acknowledged: list[int],
+) -> Trial:
+    """Start a server on what a crash left in ``directory`` and compare its entries with the acks."""
+    survivor = LocalServer(binary, directory=directory, **settings).start()
+    try:
+        found = survivor.client()
+        entries: Any = found.xrange("jobs")
+        present = {int(str(as_text(entry_id)).split("-")[0]) for entry_id, _ in entries}
+        found.close()
+    finally:
+        survivor.stop()
     return Trial(
         setting=setting,
-        crash="power" if power_loss else "process",
+        crash=crash,
         attempted=attempted,
         acknowledged=len(acknowledged),
         present=len(present),
         lost=len(set(acknowledged) - present),
         present_unacknowledged=len(present - set(acknowledged)),
+        newest_lost=not (set(acknowledged) - present)
+        or min(set(acknowledged) - present) > max(present, default=0),
     )
 
 
@@ -162,18 +193,23 @@ def what_an_ok_survives(client: redis.Redis) -> pd.DataFrame:
     replicas = int(client.info("replication").get("connected_slaves", 0))
     rows = []
     if appendonly:
-        rows.append(
-            (
-                "the server process is killed and restarts",
+        if fsync == "everysec":
+            process = (
+                "survives while the disk keeps up; on a slow disk the last second or two may be lost",
+                "appendfsync everysec: while a background fsync runs, Redis holds new writes in its "
+                "memory (up to 2 s) and replies",
+            )
+        else:
+            process = (
                 "survives",
                 f"AOF: every write reaches the kernel before the reply (appendfsync {fsync})",
             )
-        )
+        rows.append(("the server process is killed and restarts", *process))
         power = {
             "always": ("survives", "appendfsync always: fsynced before the reply"),
             "everysec": (
-                "may be lost if it is among the last second or so of writes",
-                "appendfsync everysec: fsynced about once a second",
+                "may be lost if it is among the last second or two of writes",
+                "appendfsync everysec: fsynced about once a second, later when the disk is slow",
             ),
             "no": (
                 "may be lost if the kernel had not yet written it back (on Linux, dirty data can wait "
@@ -212,8 +248,8 @@ def what_an_ok_survives(client: redis.Redis) -> pd.DataFrame:
         rows.append(
             (
                 "memory runs out",
-                "survives until the machine runs out of memory",
-                "no maxmemory: the server grows until the OS stops it",
+                "survives as long as the machine has memory; then see a process crash",
+                "no maxmemory: the server grows until the OS kills it",
             )
         )
     elif policy == "noeviction":

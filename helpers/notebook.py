@@ -73,9 +73,10 @@ def start_worker_process(
 
 
 def _cell_needs(source: str, name: str, defined: Container[str]) -> bool:
-    """True if the code ``source`` reads the variable ``name``, or reads a variable that
-    is neither defined in ``defined`` (the kernel's namespace), nor a builtin, nor bound
-    in the code itself: a variable that a skipped cell would have defined."""
+    """True if the code ``source`` reads the variable ``name`` (or an attribute of that name,
+    as ``helpers.name``), or reads a variable that is neither defined in ``defined`` (the
+    kernel's namespace), nor a builtin, nor bound in the code itself: a variable that a
+    skipped cell would have defined."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -91,6 +92,10 @@ def _cell_needs(source: str, name: str, defined: Container[str]) -> bool:
             bound.add(node.arg)
         elif isinstance(node, ast.alias):
             bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Attribute) and node.attr == name:
+            return True
     if name in loaded:
         return True
     return any(var not in bound and var not in defined and not hasattr(builtins, var) for var in loaded)
@@ -98,7 +103,8 @@ def _cell_needs(source: str, name: str, defined: Container[str]) -> bool:
 
 def skip_cells_using(name: str, reason: str) -> None:
     """In a notebook: from now on, replace every cell that uses the variable ``name``
-    (or a variable that only such a cell would have defined) with a ``print`` of
+    (or an attribute of that name, such as ``helpers.name``, or a variable that only such a
+    cell would have defined) with a ``print`` of
     ``reason``, so that a notebook without a cluster skips those cells cleanly and
     still runs the rest. Outside IPython it does nothing.
     """

@@ -60,7 +60,19 @@ class PowerLossDisk:
     file name). :meth:`mount` returns the folder to run a server in.
     """
 
-    def __init__(self, *, mount_timeout: float = 10.0) -> None:
+    def __init__(self, *, fsync_seconds: float = 0.0, mount_timeout: float = 10.0) -> None:
+        """``fsync_seconds``: how long every fsync takes at least, to act as a busy disk.
+
+        Raises:
+            ValueError: ``fsync_seconds`` is not a number from 0 to 60.
+        """
+        if (
+            not isinstance(fsync_seconds, (int, float))
+            or isinstance(fsync_seconds, bool)
+            or not 0 <= fsync_seconds <= 60
+        ):
+            raise ValueError(f"fsync_seconds must be a number from 0 to 60, not {fsync_seconds!r}")
+        self.fsync_seconds = float(fsync_seconds)
         self.backing = tempfile.mkdtemp(prefix="streams-course-disk-")
         self.mountpoint = tempfile.mkdtemp(prefix="streams-course-mount-")
         self._mount_timeout = mount_timeout
@@ -81,7 +93,14 @@ class PowerLossDisk:
         reason = unavailable_reason()
         if reason is not None:
             raise CourseSetupError(f"a PowerLossDisk cannot be mounted here: {reason}")
-        command = [sys.executable, "-m", "helpers.tools.powerloss_fs", self.backing, self.mountpoint]
+        command = [
+            sys.executable,
+            "-m",
+            "helpers.tools.powerloss_fs",
+            self.backing,
+            self.mountpoint,
+            str(self.fsync_seconds),
+        ]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + self._mount_timeout
         while not os.path.ismount(self.mountpoint):

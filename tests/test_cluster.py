@@ -94,6 +94,7 @@ def test_cells_that_need_the_cluster_are_recognised() -> None:
         "cc = cluster.client()",
         "cc.xadd('{a}', {'n': 1})",  # cc would have come from a skipped cell
         "print(partitions)",
+        "helpers.cluster.client()",  # an attribute of that name counts too
     ]
     runs = [
         "print(helpers.partition_of('ada', 3))",
@@ -101,6 +102,7 @@ def test_cells_that_need_the_cluster_are_recognised() -> None:
         "def writer(client, stream, messages):\n    return client.wait(1, 100)",
         "import statistics\nstatistics.median([1, 2])",
         "print((1,",  # not Python: left for IPython to report
+        "try:\n    pass\nexcept ValueError as error:\n    print(error)",
     ]
     for source in needs:
         assert _cell_needs(source, "cluster", defined), source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import time
 from typing import Any
 
 import pytest
@@ -609,7 +610,8 @@ def test_a_checker_never_raises_whatever_it_is_given(name: str, client: redis.Re
             args[position] = odd
             result = check(*args)
             assert isinstance(result, helpers.CheckResult), (name, position, odd)
-            assert not result.passed or parameters[position] != "answer", (name, odd, result)
+            # (0 is a number some quizzes want: only odd values of other kinds must not pass.)
+            assert not result.passed or parameters[position] != "answer" or odd == 0, (name, odd, result)
     assert not list(client.scan_iter(match="course:check:*"))
 
 
@@ -710,3 +712,74 @@ def test_check_idempotent_handler_sees_crashes_and_swallowed_errors(client: redi
     ]:
         result = check(handler, client)
         assert not result.passed and words in result.message, (handler.__name__, result)
+
+
+# 08: durability ---------------------------------------------------------------------------------------
+
+
+def test_check_power_loss_setting() -> None:
+    for right in ("always", " Always ", b"always"):
+        assert helpers.check_power_loss_setting(right).passed
+    for wrong, words in [
+        ("everysec", "newest acknowledged writes"),
+        ("no", "never fsyncs"),
+        ("rdb", "snapshot"),
+        ("none", "nothing outlives"),
+        (None, "still None"),
+        ("fsync", "write one of"),
+        (1, "write one of"),
+    ]:
+        result = helpers.check_power_loss_setting(wrong)
+        assert not result.passed and words in result.message, (wrong, result)
+
+
+def test_check_process_crash_loss() -> None:
+    assert helpers.check_process_crash_loss(0).passed and helpers.check_process_crash_loss("0").passed
+    for wrong in (None, 1, "some", [0], -1):
+        assert not helpers.check_process_crash_loss(wrong).passed
+
+
+def _send_with_retry(client: Any, stream: str, fields: dict[str, str], deadline_s: float) -> Any:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return client.xadd(stream, fields)
+        except redis.exceptions.OutOfMemoryError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _retries_everything(client: Any, stream: str, fields: dict[str, str], deadline_s: float) -> Any:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return client.xadd(stream, fields)
+        except redis.RedisError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _no_retry(client: Any, stream: str, fields: dict[str, str], deadline_s: float) -> Any:
+    return client.xadd(stream, fields)
+
+
+def _swallows(client: Any, stream: str, fields: dict[str, str], deadline_s: float) -> Any:
+    with contextlib.suppress(redis.RedisError):
+        return _send_with_retry(client, stream, fields, deadline_s)
+    return None
+
+
+@pytest.mark.needs_server
+def test_check_oom_producer() -> None:
+    check = helpers.check_oom_producer
+    assert check(_send_with_retry).passed
+    for send, words in [
+        (_no_retry, "the server had room 0.3 s into the call"),
+        (_retries_everything, "a key of the wrong type"),
+        (_swallows, "raise at the deadline"),
+        (None, "must be a function"),
+    ]:
+        result = check(send)  # type: ignore[arg-type]
+        assert not result.passed and words in result.message, (send, result)

@@ -1,13 +1,14 @@
 """A FUSE filesystem that keeps written data in memory until it is fsynced, as a disk's
 page cache does, so that killing it loses exactly what was never fsynced: a power loss.
 
-    python -m helpers.tools.powerloss_fs BACKING_DIR MOUNTPOINT
+    python -m helpers.tools.powerloss_fs BACKING_DIR MOUNTPOINT [FSYNC_SECONDS]
 
 Files and folders appear under MOUNTPOINT as they are in BACKING_DIR. Names (create,
 rename, unlink, mkdir) reach the backing folder at once; the *contents* of a file written
 through the mount reach it only when the file is fsynced (``fsync`` or ``fdatasync``), or
 when the filesystem is unmounted cleanly (SIGTERM, as a clean shutdown flushes the page
-cache). SIGKILL this process and everything not yet fsynced is gone, the way a machine
+cache). FSYNC_SECONDS (default 0) makes every fsync take at least that long, as on a busy
+disk. SIGKILL this process and everything not yet fsynced is gone, the way a machine
 that loses power loses its page cache. This is the idea of Jepsen's LazyFS, in a few
 lines of Python; :class:`helpers.powerloss.PowerLossDisk` runs it.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 from typing import Any
 
 import mfusepy
@@ -33,8 +35,9 @@ class PowerLossFS(mfusepy.Operations):  # type: ignore[misc]
 
     use_ns = True  # utimens gets nanoseconds
 
-    def __init__(self, backing: str) -> None:
+    def __init__(self, backing: str, fsync_seconds: float = 0.0) -> None:
         self.backing = os.path.realpath(backing)
+        self.fsync_seconds = fsync_seconds
         # The current contents of every file written since its last fsync: the page cache.
         self.unsynced: dict[str, bytearray] = {}
 
@@ -175,6 +178,8 @@ class PowerLossFS(mfusepy.Operations):  # type: ignore[misc]
         return 0
 
     def fsync(self, path: str, datasync: int, fh: Any) -> int:
+        if self.fsync_seconds > 0:
+            time.sleep(self.fsync_seconds)  # a busy disk; single-threaded, so other calls wait too
         self._sync(path)
         return 0
 
@@ -186,11 +191,21 @@ class PowerLossFS(mfusepy.Operations):  # type: ignore[misc]
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m helpers.tools.powerloss_fs BACKING_DIR MOUNTPOINT", file=sys.stderr)
+    if len(args) not in (2, 3):
+        print(
+            "usage: python -m helpers.tools.powerloss_fs BACKING_DIR MOUNTPOINT [FSYNC_SECONDS]",
+            file=sys.stderr,
+        )
         return 2
-    backing, mountpoint = args
-    mfusepy.FUSE(PowerLossFS(backing), mountpoint, foreground=True, nothreads=True, default_permissions=True)
+    backing, mountpoint = args[:2]
+    fsync_seconds = float(args[2]) if len(args) == 3 else 0.0
+    mfusepy.FUSE(
+        PowerLossFS(backing, fsync_seconds),
+        mountpoint,
+        foreground=True,
+        nothreads=True,
+        default_permissions=True,
+    )
     return 0
 
 

@@ -85,8 +85,9 @@ def crash_trial(
 
     The server runs in a :class:`~helpers.powerloss.PowerLossDisk` with persistence
     ``setting``. Entry ``n`` gets the explicit ID ``n-0``, so every acknowledgement is
-    known. The server is SIGKILLed; what the kernel then holds (the files as seen through
-    the mount) is what a restart after a **process crash** finds. Then the disk loses
+    known. The server is SIGKILLed, with any child writing a snapshot; what the kernel
+    then holds (the files as seen through the mount) is what a restart after a
+    **process crash** finds. Then the disk loses
     what was not fsynced: what is left is what a restart after a **power loss** finds.
     A server is started on each copy and its entries counted. ``fsync_seconds`` makes each
     fsync of the disk take that long, as on a busy disk.
@@ -119,7 +120,7 @@ def crash_trial(
                 continue
             acknowledged.append(attempted)
         client.close()
-        server.kill()
+        server.kill(with_children=True)  # a snapshot's child too, so that both copies see one moment
         shutil.copytree(disk.mountpoint, kernel, dirs_exist_ok=True)  # the kernel's view, page cache included
         disk.power_loss()
         trials = tuple(
@@ -214,7 +215,7 @@ def what_an_ok_survives(client: redis.Redis) -> pd.DataFrame:
             "no": (
                 "may be lost if the kernel had not yet written it back (on Linux, dirty data can wait "
                 "about 30 s)",
-                "appendfsync no: Redis never fsyncs; the kernel writes when it wants",
+                "appendfsync no: Redis does not fsync while it runs; the kernel writes when it wants",
             ),
         }.get(fsync, ("cannot be told", f"unknown appendfsync {fsync!r}"))
         rows.append(("the machine loses power", *power))

@@ -365,11 +365,19 @@ class LocalServer:
             process.kill()
             process.wait(timeout=timeout)
 
-    def kill(self) -> None:
-        """SIGKILL the server, as a crash or an out-of-memory kill would."""
+    def kill(self, *, with_children: bool = False) -> None:
+        """SIGKILL the server, as a crash or an out-of-memory kill would.
+
+        ``with_children`` also kills the processes it forked (a snapshot or an AOF rewrite
+        being written), as a power loss would: the server runs in a process group of its
+        own, and the whole group is killed. Without it, such a child outlives its parent.
+        """
         process = self._process
         if process is None or process.poll() is not None:
             return
+        if with_children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its own group: start_new_session
         process.kill()
         process.wait(timeout=10)
 

@@ -83,6 +83,35 @@ def test_what_each_setting_keeps(setting: str, server_binary: helpers.ServerBina
         assert process.present == 0
 
 
+@needs_fuse
+@pytest.mark.needs_server
+def test_waitaof_confirms_an_fsync(server_binary: helpers.ServerBinary) -> None:
+    """Notebook 08: on Redis 7.2+ an entry WAITAOF confirmed survives a power loss; Valkey 9.1
+    answers before the fsync (the bug redis/redis#13793 fixed in Redis). If this fails on
+    Valkey, it was fixed there too: update notebook 08's WAITAOF section."""
+    if server_binary.product == "Redis" and helpers.servers.version_tuple(server_binary.version) < (7, 2):
+        pytest.skip("WAITAOF is new in Redis 7.2")
+    confirmed_and_lost = 0
+    for _ in range(3):  # a background fsync may land between the reply and the crash: rare, not never
+        with PowerLossDisk() as disk:
+            server = helpers.LocalServer(
+                server_binary, directory=disk.mount(), appendonly=True, appendfsync="everysec"
+            ).start()
+            producer = server.client()
+            producer.xadd("jobs", {"n": 1}, id="1-0")
+            assert producer.execute_command("WAITAOF", 1, 0, 5000) == [1, 0]
+            server.kill()
+            disk.power_loss()
+            after = helpers.LocalServer(server_binary, directory=disk.backing, appendonly=True).start()
+            kept = after.client().xlen("jobs")
+            after.stop()
+        confirmed_and_lost += kept == 0
+        if server_binary.product == "Redis":
+            assert kept == 1, "WAITAOF 1 0 confirmed an fsync of the entry"
+    if server_binary.product == "Valkey":
+        assert confirmed_and_lost > 0, "Valkey's WAITAOF now waits for the fsync: update notebook 08"
+
+
 @pytest.mark.needs_server
 def test_what_an_ok_survives_reads_the_settings(server_binary: helpers.ServerBinary) -> None:
     cases: list[tuple[dict[str, Any], str, str]] = [

@@ -722,7 +722,7 @@ def test_check_power_loss_setting() -> None:
         assert helpers.check_power_loss_setting(right).passed
     for wrong, words in [
         ("everysec", "newest acknowledged writes"),
-        ("no", "never fsyncs"),
+        ("no", "does not fsync while it runs"),
         ("rdb", "snapshot"),
         ("none", "nothing outlives"),
         (None, "still None"),

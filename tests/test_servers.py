@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -51,6 +53,49 @@ def test_sigkill_and_restart_with_aof_keeps_stream_group_and_pel(server_binary: 
         client = server.client()
         assert client.xrange("jobs") == [("1-1", {"n": "1"})]
         assert client.xpending("jobs", "workers")["pending"] == 1
+
+
+def _group_alive(pgid: int) -> bool:
+    """True if a process of group ``pgid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not a process, or it ended while we looked
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False
+
+
+def test_kill_with_children_also_kills_a_snapshot_being_written(server_binary: helpers.ServerBinary) -> None:
+    # rdb-key-save-delay (microseconds per key) keeps the snapshot's child busy for a while.
+    for with_children in (False, True):
+        with helpers.LocalServer(server_binary, config={"rdb-key-save-delay": "1000000"}) as server:
+            client = server.client()
+            client.set("key", "value")
+            client.bgsave()
+            helpers.wait_for(
+                lambda probe=client: probe.info("persistence")["rdb_bgsave_in_progress"] == 1,
+                seconds=10,
+                what="the snapshot",
+            )
+            pgid = server.pid
+            assert pgid is not None
+            server.kill(with_children=with_children)
+            try:
+                # Without it, the child outlives its parent, as after a real crash of the server alone.
+                assert _group_alive(pgid) is not with_children
+            finally:
+                if _group_alive(pgid):
+                    os.killpg(pgid, signal.SIGKILL)
 
 
 def test_sigkill_without_persistence_loses_everything(server_binary: helpers.ServerBinary) -> None:

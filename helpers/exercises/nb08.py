@@ -18,7 +18,8 @@ __all__ = ["check_oom_producer", "check_power_loss_setting", "check_process_cras
 POWER_LOSS_HINTS = {
     "everysec": "everysec fsyncs about once a second: a power loss takes the newest acknowledged writes "
     "with it (the picture above).",
-    "no": "with no, Redis never fsyncs: a power loss takes whatever the kernel had not yet written back.",
+    "no": "with no, Redis does not fsync while it runs: a power loss takes whatever the kernel had "
+    "not yet written back.",
     "rdb": "a snapshot keeps nothing written after it: a power loss (or any crash) takes all of that.",
     "none": "without persistence nothing outlives the process, let alone the machine.",
 }

@@ -11,7 +11,14 @@ What it does, in order (notebooks 02 to 05 explain each step):
    following the cursor to ``0-0``, to take over entries that other consumers
    left idle for that long.
 4. Acknowledges each batch's successes with one XACK and checks the count.
-5. A handler that raises leaves its entry pending; a sweep delivers it again.
+5. A handler that raises leaves its entry pending; a sweep delivers it again,
+   once it has been idle ``claim_idle_ms``. With ``retry_delays_ms`` the wait
+   grows per delivery instead: the failed entry is handed to a placeholder
+   consumer (``retry_consumer``) with its idle time set so that a sweep takes
+   it again after that delivery's delay (``XCLAIM ... IDLE ... JUSTID``, in a
+   script that moves only an entry still pending for this consumer). It never
+   leaves the pending list, keeps its ID and its delivery count, and a
+   restarted worker does not retry it early: it is no longer its own.
    Once an entry has been delivered ``max_deliveries`` times and fails again
    (or cannot be decoded as UTF-8 at all), it is moved to the dead-letter
    stream by one server-side script that checks the entry is still pending
@@ -35,12 +42,13 @@ a ``dict[str, str]``. Run a worker from the command line with
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +104,18 @@ end
 return kept
 """
 
+# KEYS: stream. ARGV: group, consumer, placeholder consumer, entry ID, idle time to set (ms).
+# Hands a failed entry to the placeholder consumer that holds entries waiting for their retry,
+# with the idle time that makes it claimable after its delay; only if it is still pending for
+# this consumer. JUSTID: the delivery count stays as it is. Returns 1 if it moved the entry.
+_RETRY_LATER_SCRIPT = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[4], 1, ARGV[2]) == 0 then
+  return 0
+end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[4], 'IDLE', ARGV[5], 'JUSTID')
+return 1
+"""
+
 # Metadata written beside a dead letter's own fields.
 DEAD_LETTER_FIELDS = ("original_id", "deliveries", "reason")
 
@@ -106,6 +126,7 @@ class WorkerStats:
 
     handled: int = 0  # handler returned, entry acknowledged
     failed: int = 0  # handler raised (each delivery counts)
+    retries_delayed: int = 0  # failed entries set to wait for their retry delay
     reclaimed: int = 0  # entries taken over from idle consumers by a sweep
     dead_lettered: int = 0  # entries moved to the dead-letter stream by this worker
     deleted: int = 0  # pending entries whose message was gone from the stream
@@ -118,7 +139,8 @@ class WorkerStats:
 
     def report(self) -> str:
         return (
-            f"handled {self.handled}, failed {self.failed}, reclaimed {self.reclaimed}, "
+            f"handled {self.handled}, failed {self.failed}, retries delayed {self.retries_delayed}, "
+            f"reclaimed {self.reclaimed}, "
             f"dead-lettered {self.dead_lettered}, deleted {self.deleted}, "
             f"ack mismatches {self.ack_mismatches}, dead-letter failures {self.dead_letter_failures}, "
             f"leases lost {self.leases_lost}, lease errors {self.lease_errors}, errors {self.errors}"
@@ -249,6 +271,30 @@ class _Lease:
             )
 
 
+def _checked_delays(delays: Sequence[int], claim_idle_ms: int, max_deliveries: int) -> tuple[int, ...]:
+    """``retry_delays_ms`` as a tuple, or a ValueError that says what to fix."""
+    if isinstance(delays, (str, bytes)) or not isinstance(delays, Sequence):
+        raise ValueError(f"retry_delays_ms must be a list of whole numbers of milliseconds, not {delays!r}")
+    checked = tuple(delays)
+    for delay in checked:
+        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 1:
+            raise ValueError(f"retry_delays_ms must hold whole numbers of at least 1 ms, not {delay!r}")
+        if delay > claim_idle_ms:
+            raise ValueError(
+                f"a retry delay of {delay} ms is longer than claim_idle_ms ({claim_idle_ms} ms): a waiting "
+                "entry becomes claimable once it has been idle claim_idle_ms, so raise claim_idle_ms, "
+                "or schedule longer waits with helpers.DelayQueue"
+            )
+    if any(later <= earlier for earlier, later in itertools.pairwise(checked)):
+        raise ValueError(f"retry_delays_ms must increase, each longer than the one before: {list(checked)}")
+    if len(checked) > max_deliveries - 1:
+        raise ValueError(
+            f"{len(checked)} retry delays, but max_deliveries={max_deliveries} allows only "
+            f"{max_deliveries - 1} retries: drop delays or raise max_deliveries"
+        )
+    return checked
+
+
 class Worker:
     """Handles the messages of one stream as one consumer of a group.
 
@@ -272,6 +318,15 @@ class Worker:
         max_deliveries: after this many deliveries, a failure sends the entry to
             the dead-letter stream.
         dead_letter: the dead-letter stream's key; ``"<stream>:dead"`` by default.
+        retry_delays_ms: how long a failed entry waits before its next delivery: the
+            first delay after a failed first delivery, the second after the second,
+            and the last for every later one. Increasing, each at least 1 and at most
+            ``claim_idle_ms`` (a waiting entry is claimable once it has been idle that
+            long), and at most ``max_deliveries - 1`` of them. Empty (the default):
+            failed entries are retried after ``claim_idle_ms``. For longer waits, or a
+            job due at a given time, see :class:`helpers.DelayQueue`.
+        retry_consumer: the placeholder consumer that holds the entries waiting for
+            their retry (it shows in XPENDING and XINFO CONSUMERS); not a worker's name.
     """
 
     def __init__(
@@ -287,8 +342,15 @@ class Worker:
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
         dead_letter: str | None = None,
+        retry_delays_ms: Sequence[int] = (),
+        retry_consumer: str = "waiting-to-retry",
     ) -> None:
-        for name, value in (("stream", stream), ("group", group), ("consumer", consumer)):
+        for name, value in (
+            ("stream", stream),
+            ("group", group),
+            ("consumer", consumer),
+            ("retry_consumer", retry_consumer),
+        ):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string, not {value!r}")
         if not callable(handler):
@@ -301,6 +363,12 @@ class Worker:
         ):
             if not isinstance(number, int) or isinstance(number, bool) or number < low:
                 raise ValueError(f"{name} must be a whole number of at least {low}, not {number!r}")
+        if retry_consumer == consumer:
+            raise ValueError(
+                "retry_consumer holds waiting entries: it must not be this worker's consumer name"
+            )
+        self.retry_delays_ms = _checked_delays(retry_delays_ms, claim_idle_ms, max_deliveries)
+        self.retry_consumer = retry_consumer
         self.stream = stream
         self.group = group
         self.consumer = consumer
@@ -330,6 +398,9 @@ class Worker:
         self._stop = threading.Event()
         self._dead_letter_script = self.redis.register_script(_DEAD_LETTER_SCRIPT)
         self._lease_script = self.redis.register_script(_LEASE_SCRIPT)
+        self._retry_later_script = self.redis.register_script(_RETRY_LATER_SCRIPT)
+        # Sweeps come often enough for the shortest retry delay to be kept.
+        self._sweep_every_s = min([claim_idle_ms, *self.retry_delays_ms]) / 1000
         self._last_sweep = float("-inf")
         self._sweep_cursor = "0-0"
         self._history_cursor: str | None = "0"  # None: this consumer's history has been read
@@ -400,7 +471,7 @@ class Worker:
                 try:
                     if self._history_cursor is not None:
                         self._handle_batch(self._read_history(room), lease, checked=False)
-                    elif time.monotonic() - self._last_sweep >= self.claim_idle_ms / 1000:
+                    elif time.monotonic() - self._last_sweep >= self._sweep_every_s:
                         self._handle_batch(self._sweep(room), lease, checked=False)
                     else:
                         self._handle_batch(self._read_new(room), lease, checked=True)
@@ -559,6 +630,9 @@ class Worker:
         if pending and deliveries >= self.max_deliveries:
             self._dead_letter(entry_id, fields, reason, deliveries)
             return
+        if pending and self.retry_delays_ms:
+            self._retry_later(entry_id, deliveries, reason)
+            return
         LOG.warning(
             "entry %s failed (delivery %d of %d), it will be retried: %s",
             entry_id,
@@ -566,6 +640,33 @@ class Worker:
             self.max_deliveries,
             reason,
         )
+
+    def _retry_later(self, entry_id: str, deliveries: int, reason: str) -> None:
+        """Hand a failed entry to the retry placeholder, claimable after this delivery's delay."""
+        delay = self.retry_delays_ms[min(deliveries, len(self.retry_delays_ms)) - 1]
+        try:
+            moved = self._retry_later_script(
+                keys=[self.stream],
+                args=[self.group, self.consumer, self.retry_consumer, entry_id, self.claim_idle_ms - delay],
+            )
+        except redis.ResponseError as exc:
+            # Nothing changed: the entry stays pending here, and a sweep retries it after
+            # claim_idle_ms, which is never sooner than its delay.
+            self.stats.note_error(f"retry delay: {exc}")
+            LOG.error(
+                "could not delay the retry of entry %s, it waits claim_idle_ms instead: %s", entry_id, exc
+            )
+            return
+        if moved:
+            self.stats.retries_delayed += 1
+            LOG.warning(
+                "entry %s failed (delivery %d of %d), retried in %d ms: %s",
+                entry_id,
+                deliveries,
+                self.max_deliveries,
+                delay,
+                reason,
+            )
 
     def _dead_letter(
         self, entry_id: str, fields: dict[str, str], reason: str, deliveries: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -107,6 +108,61 @@ def test_poison_is_dead_lettered_once_and_the_rest_handled(client: redis.Redis) 
     assert client.xpending("jobs", "workers")["pending"] == 0
 
 
+def test_retry_delays_space_the_deliveries_of_a_failing_message(client: redis.Redis) -> None:
+    helpers.Producer(client, "jobs").send_many([{"seq": 0, "poison": "yes"}, {"seq": 1}])
+    attempts: list[float] = []
+    seen: list[str] = []
+
+    def handler(message_id: str, fields: dict[str, str]) -> None:
+        if fields.get("poison"):
+            attempts.append(time.monotonic())
+            raise ValueError("cannot handle this")
+        seen.append(fields["seq"])
+
+    worker = _worker(client, handler, claim_idle_ms=600, max_deliveries=4, retry_delays_ms=[150, 400])
+    stats = worker.run(max_messages=2)
+    assert seen == ["1"] and len(attempts) == 4
+    gaps_ms = [(later - earlier) * 1000 for earlier, later in itertools.pairwise(attempts)]
+    # No sooner than its delay; the last delay serves every later retry. (1 ms: the server
+    # counts idle time in whole milliseconds.)
+    assert all(gap >= delay - 1 for gap, delay in zip(gaps_ms, [150, 400, 400], strict=True)), gaps_ms
+    assert (stats.retries_delayed, stats.failed, stats.dead_lettered) == (3, 4, 1)
+    assert _dead_letters(client)[0][1]["deliveries"] == "4"
+    assert client.xpending("jobs", "workers")["pending"] == 0
+
+
+def test_a_waiting_retry_is_held_by_the_placeholder_and_a_restart_does_not_take_it_early(
+    client: redis.Redis, background: Background
+) -> None:
+    (entry_id,) = _send(client, 1)
+
+    def fail(message_id: str, fields: dict[str, str]) -> None:
+        raise ValueError("not now")
+
+    first = _worker(client, fail, claim_idle_ms=60_000, retry_delays_ms=[30_000])
+    thread = background.run(first)
+    helpers.wait_for(lambda: first.stats.retries_delayed == 1, 20, "the first failure")
+    first.stop()
+    thread.join(timeout=20)
+    (waiting,) = client.xpending_range("jobs", "workers", "-", "+", 10)
+    assert waiting["message_id"] == entry_id and waiting["consumer"] == "waiting-to-retry"
+    assert waiting["times_delivered"] == 1
+    # Claimable after 30 s: its idle time was set to claim_idle_ms - 30 s.
+    assert 30_000 <= waiting["time_since_delivered"] < 60_000
+    # The same consumer name, restarted: its own history is empty, so nothing is retried early.
+    seen: list[str] = []
+    again = _worker(client, lambda message_id, fields: seen.append(message_id), claim_idle_ms=60_000)
+    thread = background.run(again)
+    helpers.wait_for(
+        lambda: again.stats.errors == 0 and again._history_cursor is None, 20, "the history read"
+    )
+    time.sleep(0.3)
+    again.stop()
+    thread.join(timeout=20)
+    assert seen == []
+    assert client.xpending_range("jobs", "workers", "-", "+", 10)[0]["consumer"] == "waiting-to-retry"
+
+
 def test_two_workers_racing_dead_letter_once(client: redis.Redis, background: Background) -> None:
     helpers.Producer(client, "jobs").send_many([{"seq": n, "poison": "yes"} for n in range(3)])
 
@@ -192,6 +248,15 @@ def test_long_handler_keeps_its_lease(client: redis.Redis) -> None:
         ({"max_deliveries": True}, ValueError, "max_deliveries"),
         ({"dead_letter": "jobs"}, ValueError, "must not be the stream itself"),
         ({"handler": "not callable"}, TypeError, "handler must be callable"),
+        ({"retry_delays_ms": [100, 100]}, ValueError, "must increase"),
+        ({"retry_delays_ms": [0]}, ValueError, "at least 1 ms"),
+        ({"retry_delays_ms": [1.5]}, ValueError, "at least 1 ms"),
+        ({"retry_delays_ms": [40_000]}, ValueError, "longer than claim_idle_ms"),
+        ({"retry_delays_ms": "100"}, ValueError, "a list of whole numbers"),
+        ({"retry_delays_ms": 100}, ValueError, "a list of whole numbers"),
+        ({"retry_delays_ms": [1, 2, 3, 4, 5]}, ValueError, "allows only 4 retries"),
+        ({"retry_consumer": "c"}, ValueError, "must not be this worker's consumer name"),
+        ({"retry_consumer": ""}, ValueError, "retry_consumer must be a non-empty string"),
     ],
 )
 def test_bad_settings_are_refused(

@@ -94,6 +94,49 @@ def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer, background:
     assert duplicates <= kills_planned * batch
 
 
+def test_retry_delays_lose_nothing_when_workers_are_sigkilled(
+    server: helpers.LocalServer, background: Background
+) -> None:
+    """Flaky messages fail twice and wait their retry delays while workers are SIGKILLed:
+    every message is handled, every flaky one after at least three attempts, none dead-lettered."""
+    client = server.client()
+    total, kills = 200, 6
+    helpers.Producer(client, "jobs").send_many(
+        [{"seq": n, **({"flaky": "yes"} if n % 10 == 0 else {})} for n in range(total)]
+    )
+    handler = "helpers.tools.demo_handlers:fail_twice_then_record"
+    # max_deliveries leaves room for the deliveries that kills add to the two failures.
+    options = {"claim_idle_ms": 1000, "retry_delays_ms": "100,300", "max_deliveries": 10}
+    names = ["w1", "w2"]
+    workers = {name: _start_cli_worker(server.url, name, handler, options=options) for name in names}
+    rng = random.Random(11)
+    try:
+        for kill in range(1, kills + 1):
+            time.sleep(0.3)
+            victim = rng.choice(names)
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait(timeout=10)
+            name = victim if rng.random() < 0.5 else f"{victim}-{kill}"
+            names[names.index(victim)] = name
+            workers[name] = _start_cli_worker(server.url, name, handler, options=options)
+
+        def finished() -> bool:
+            groups = client.xinfo_groups("jobs")
+            return bool(groups) and groups[0]["lag"] == 0 and groups[0]["pending"] == 0
+
+        helpers.wait_for(finished, 120, "the surviving workers to finish every message")
+    finally:
+        for process in workers.values():
+            process.kill()
+            process.wait(timeout=10)
+    handled = {int(seq) for seq in client.lrange("handled", 0, -1)}
+    assert handled == set(range(total)), f"lost: {sorted(set(range(total)) - handled)}"
+    attempts = {int(seq): int(count) for seq, count in client.hgetall("attempts").items()}
+    assert set(attempts) == set(range(0, total, 10))
+    assert all(count >= 3 for count in attempts.values()), attempts
+    assert client.xlen("jobs:dead") == 0
+
+
 def test_sigterm_finishes_the_batch_and_exits_zero(server: helpers.LocalServer) -> None:
     client = server.client()
     process = _start_cli_worker(server.url, "w1", "helpers.tools.demo_handlers:record", quiet=False)

@@ -13,7 +13,7 @@ import time
 
 import redis
 
-__all__ = ["fail_on_poison", "record"]
+__all__ = ["fail_on_poison", "fail_twice_then_record", "record"]
 
 _recorder_client: redis.Redis | None = None
 
@@ -36,4 +36,20 @@ def fail_on_poison(message_id: str, fields: dict[str, str]) -> None:
     """Like :func:`record`, but raise for a message with a ``poison`` field."""
     if fields.get("poison"):
         raise ValueError("this message can never be handled")
+    record(message_id, fields)
+
+
+def fail_twice_then_record(message_id: str, fields: dict[str, str]) -> None:
+    """For a message with a ``flaky`` field: raise on its first two attempts, then :func:`record`.
+
+    Attempts are counted in Redis (the hash ``attempts``, by ``seq``), so they survive the
+    worker process; each attempt's time is appended to the list ``attempts:<seq>``, in
+    milliseconds of the recording server's clock (``TIME``).
+    """
+    if fields.get("flaky"):
+        recorder = _recorder()
+        seconds, microseconds = recorder.time()
+        recorder.rpush(f"attempts:{fields['seq']}", seconds * 1000 + microseconds // 1000)
+        if recorder.hincrby("attempts", fields["seq"], 1) <= 2:
+            raise RuntimeError("a flaky failure: try again later")
     record(message_id, fields)

@@ -41,6 +41,14 @@ def _load_handler(spec: str) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
+def _delays(text: str) -> tuple[int, ...]:
+    """``"100,500,2000"`` -> ``(100, 500, 2000)``; the Worker checks the values."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of milliseconds: {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.tools.worker", description="Run one stream worker until SIGTERM or Ctrl-C."
@@ -56,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claim-idle-ms", type=int, default=30_000)
     parser.add_argument("--max-deliveries", type=int, default=5)
     parser.add_argument("--dead-letter", default=None, help="dead-letter stream (default: <stream>:dead)")
+    parser.add_argument(
+        "--retry-delays-ms",
+        type=_delays,
+        default=(),
+        help="comma-separated growing delays before the 2nd, 3rd ... delivery of a failed message",
+    )
+    parser.add_argument("--retry-consumer", default="waiting-to-retry", help="holds entries waiting to retry")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -76,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             claim_idle_ms=args.claim_idle_ms,
             max_deliveries=args.max_deliveries,
             dead_letter=args.dead_letter,
+            retry_delays_ms=args.retry_delays_ms,
+            retry_consumer=args.retry_consumer,
         )
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))

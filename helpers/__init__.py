@@ -11,11 +11,13 @@ Importing this package starts nothing; the first :func:`connect` does.
 
 The modules: :mod:`~helpers.connection` and :mod:`~helpers.servers` (which server,
 private servers), :mod:`~helpers.cluster` (a local Redis Cluster), :mod:`~helpers.producer`,
-:mod:`~helpers.worker`, :mod:`~helpers.partitions` and :mod:`~helpers.retry` (the queue
-itself), :mod:`~helpers.views` (pandas tables), :mod:`~helpers.exercises` (one module of
-checkers per notebook), :mod:`~helpers.notebook` (what lessons need around a queue),
-:mod:`~helpers.errors` (every error), and :mod:`helpers.tools` (programs run with
-``python -m``: the worker process, benchmarks, the crash demo).
+:mod:`~helpers.worker`, :mod:`~helpers.delays`, :mod:`~helpers.partitions` and
+:mod:`~helpers.retry` (the queue itself), :mod:`~helpers.durability` and
+:mod:`~helpers.powerloss` (what an OK survives), :mod:`~helpers.views` (pandas tables),
+:mod:`~helpers.exercises` (one module of checkers per notebook), :mod:`~helpers.notebook`
+(what lessons need around a queue), :mod:`~helpers.errors` (every error), and
+:mod:`helpers.tools` (programs run with ``python -m``: the worker process, benchmarks,
+the crash demo).
 """
 
 from .cluster import LocalCluster
@@ -30,6 +32,7 @@ from .connection import (
     server_url,
     server_version,
 )
+from .delays import DelayQueue
 from .durability import PERSISTENCE, Trial, crash_trial, what_an_ok_survives
 from .errors import (
     CourseSetupError,
@@ -80,6 +83,7 @@ __all__ = [
     "CheckResult",
     "CourseSetupError",
     "DeadlineExceeded",
+    "DelayQueue",
     "LocalCluster",
     "LocalServer",
     "MessageError",

@@ -11,8 +11,8 @@ Importing this package starts nothing; the first :func:`connect` does.
 
 The modules: :mod:`~helpers.connection` and :mod:`~helpers.servers` (which server,
 private servers), :mod:`~helpers.cluster` (a local Redis Cluster), :mod:`~helpers.producer`,
-:mod:`~helpers.worker`, :mod:`~helpers.delays`, :mod:`~helpers.partitions` and
-:mod:`~helpers.retry` (the queue itself), :mod:`~helpers.durability` and
+:mod:`~helpers.worker`, :mod:`~helpers.delays`, :mod:`~helpers.backpressure`,
+:mod:`~helpers.partitions` and :mod:`~helpers.retry` (the queue itself), :mod:`~helpers.durability` and
 :mod:`~helpers.powerloss` (what an OK survives), :mod:`~helpers.views` (pandas tables),
 :mod:`~helpers.exercises` (one module of checkers per notebook), :mod:`~helpers.notebook`
 (what lessons need around a queue), :mod:`~helpers.errors` (every error), and
@@ -20,6 +20,7 @@ private servers), :mod:`~helpers.cluster` (a local Redis Cluster), :mod:`~helper
 the crash demo).
 """
 
+from .backpressure import BoundedProducer
 from .cluster import LocalCluster
 from .common import AnyClient, hash_slot
 from .connection import (
@@ -40,6 +41,7 @@ from .errors import (
     MessageError,
     OldServerWarning,
     PortTakenError,
+    QueueFullError,
     ServerBinaryError,
     ServerStartError,
     ServerUnreachableError,
@@ -80,6 +82,7 @@ __all__ = [
     "FAKEREDIS_NOTICE",
     "PERSISTENCE",
     "AnyClient",
+    "BoundedProducer",
     "CheckResult",
     "CourseSetupError",
     "DeadlineExceeded",
@@ -92,6 +95,7 @@ __all__ = [
     "PortTakenError",
     "PowerLossDisk",
     "Producer",
+    "QueueFullError",
     "ServerBinary",
     "ServerBinaryError",
     "ServerStartError",

@@ -12,6 +12,7 @@ __all__ = [
     "MessageError",
     "OldServerWarning",
     "PortTakenError",
+    "QueueFullError",
     "ServerBinaryError",
     "ServerStartError",
     "ServerUnreachableError",
@@ -58,3 +59,7 @@ class WrongKeyTypeError(CourseSetupError, TypeError):
 
 class DeadlineExceeded(TimeoutError):
     """A call kept failing until its deadline; the last error is its ``__cause__``."""
+
+
+class QueueFullError(RuntimeError):
+    """A bounded producer found the queue at one of its bounds; nothing was written."""

@@ -34,7 +34,7 @@ def test_each_bound_refuses_at_its_value(client: redis.Redis) -> None:
     client.xgroup_create("jobs", "workers", id="0")
     client.xreadgroup("workers", "w1", {"jobs": ">"}, count=2)
     assert by_pending.try_send({"n": 4}) is None
-    first = client.xrange("jobs", count=1)[0][0]
+    first = str(client.xrange("jobs", count=1)[0][0])
     client.xack("jobs", "workers", first)
     assert by_pending.try_send({"n": 5}) is not None
 

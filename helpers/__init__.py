@@ -48,7 +48,7 @@ from .errors import (
     UnknownBackendError,
     WrongKeyTypeError,
 )
-from .exercises import CheckResult, nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08
+from .exercises import CheckResult, nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09
 from .exercises.nb00 import *  # noqa: F403
 from .exercises.nb01 import *  # noqa: F403
 from .exercises.nb02 import *  # noqa: F403
@@ -58,6 +58,7 @@ from .exercises.nb05 import *  # noqa: F403
 from .exercises.nb06 import *  # noqa: F403
 from .exercises.nb07 import *  # noqa: F403
 from .exercises.nb08 import *  # noqa: F403
+from .exercises.nb09 import *  # noqa: F403
 from .notebook import skip_cells_using, start_worker_process, wait_for
 from .partitions import PartitionedProducer, partition_of, partition_streams, write_and_wait
 from .powerloss import PowerLossDisk
@@ -144,3 +145,4 @@ __all__ += nb05.__all__
 __all__ += nb06.__all__
 __all__ += nb07.__all__
 __all__ += nb08.__all__
+__all__ += nb09.__all__

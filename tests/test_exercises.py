@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -783,3 +784,72 @@ def test_check_oom_producer() -> None:
     ]:
         result = check(send)  # type: ignore[arg-type]
         assert not result.passed and words in result.message, (send, result)
+
+
+# 09: retries, delays, priorities, back-pressure --------------------------------------------------------
+
+
+def test_check_fourth_delivery() -> None:
+    assert helpers.check_fourth_delivery(11_000).passed and helpers.check_fourth_delivery("11000").passed
+    for wrong, words in [
+        (6_000, "third delivery"),
+        (16_000, "only three waits"),
+        (7_000, "last delay serves every later retry"),
+        (3_000, "milliseconds to wait"),
+        (12_345, "add the waits"),
+        (None, "still None"),
+    ]:
+        result = helpers.check_fourth_delivery(wrong)
+        assert not result.passed and words in result.message, (wrong, result)
+
+
+def _next_run_at(now: datetime) -> datetime:
+    at_nine = now.astimezone(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    return at_nine if at_nine > now else at_nine + timedelta(days=1)
+
+
+def test_check_next_run() -> None:
+    assert helpers.check_next_run(_next_run_at).passed
+
+    def today_only(now: datetime) -> datetime:
+        return now.astimezone(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+
+    def naive(now: datetime) -> datetime:
+        return _next_run_at(now).replace(tzinfo=None)
+
+    def local_nine(now: datetime) -> datetime:  # 09:00 in now's own zone, not UTC
+        at_nine = now.replace(hour=9, minute=0, second=0, microsecond=0)
+        return at_nine if at_nine > now else at_nine + timedelta(days=1)
+
+    def at_or_after(now: datetime) -> datetime:  # 09:00 exactly counts as "next": it is not after now
+        at_nine = now.astimezone(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+        return at_nine if at_nine >= now else at_nine + timedelta(days=1)
+
+    def breaks(now: datetime) -> datetime:
+        raise RuntimeError("oops")
+
+    for function, words in [
+        (today_only, "the next run is tomorrow's"),
+        (naive, "naive datetime"),
+        (local_nine, "the next 09:00 UTC is"),
+        (at_or_after, "not after now"),
+        (breaks, "raised RuntimeError: oops"),
+        (lambda now: "09:00", "not a datetime"),
+        (None, "must be a function"),
+    ]:
+        result = helpers.check_next_run(function)  # type: ignore[arg-type]
+        assert not result.passed and words in result.message, (function, result)
+
+
+def test_check_which_bound() -> None:
+    for right in ("pending", "max_pending", b"Pending "):
+        assert helpers.check_which_bound(right).passed
+    for wrong, words in [
+        ("lag", "lag stays at 0"),
+        ("max_length", "a day of history"),
+        (None, "still None"),
+        ("memory", "write one of"),
+        (3, "write one of"),
+    ]:
+        result = helpers.check_which_bound(wrong)
+        assert not result.passed and words in result.message, (wrong, result)

@@ -10,7 +10,12 @@ while it is over a bound you choose:
 - ``max_pending``: entries read but not acknowledged (the group's PEL).
 
 The check and the XADD run in one script, so no other client writes in between and
-several producers never overshoot a bound together. ``MAXLEN`` is not back-pressure: it
+several producers never overshoot the length or the lag together. The pending count is a
+softer bound: consumers raise it after the check, by reading entries that were unread, so
+it can pass its bound by what they read at once; and alone it does nothing while the
+consumers are down (nothing is read, nothing is pending). Bound the lag and the pending
+count together. A group that does not exist bounds the lag by the length and the pending
+count not at all: check the group's name. ``MAXLEN`` is not back-pressure: it
 makes room by trimming the oldest entries, read or not.
 """
 
@@ -25,15 +30,15 @@ import redis
 
 from .common import AnyClient, as_text
 from .errors import QueueFullError, WrongKeyTypeError
-from .producer import DEFAULT_MAX_PAYLOAD_BYTES, _type_name, encode_message
+from .producer import DEFAULT_MAX_PAYLOAD_BYTES, SCRIPT_MAX_FIELDS, _type_name, encode_message
 
 __all__ = ["BoundedProducer"]
 
 # KEYS: stream. ARGV: group, max length, max lag, max pending ("" where unbounded), then the
 # message's field/value pairs. Returns {1, id} when it added the entry, else {0, bound, value}.
-# Lag is NULL when Redis cannot tell (after XDEL, or SETID without ENTRIESREAD), and there is
-# no lag while the group does not exist yet: then every entry may be unread, and the length
-# stands in for it.
+# Lag is NULL when Redis cannot tell (an unread entry was deleted, or SETID came without
+# ENTRIESREAD): then the entries after the group's last-delivered ID are counted, up to the
+# bound. While the group does not exist, nothing has been read: the length stands in for it.
 _BOUNDED_XADD_SCRIPT = """
 local length = redis.call('XLEN', KEYS[1])
 if ARGV[2] ~= '' and length >= tonumber(ARGV[2]) then
@@ -45,8 +50,13 @@ if (ARGV[3] ~= '' or ARGV[4] ~= '') and length > 0 then
     local info = {}
     for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
     if info['name'] == ARGV[1] then
-      lag = info['lag'] or length
       pending = info['pending']
+      lag = info['lag']
+      if not lag and ARGV[3] ~= '' then
+        -- Redis cannot tell this group's lag: count the entries after its position, up to the bound.
+        local after = '(' .. info['last-delivered-id']
+        lag = #redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', tonumber(ARGV[3]))
+      end
     end
   end
 end
@@ -137,7 +147,7 @@ class BoundedProducer:
             MessageError: the message was refused; nothing was written.
             WrongKeyTypeError: the key holds something other than a stream.
         """
-        encoded = encode_message(fields, self.max_payload_bytes)
+        encoded = encode_message(fields, self.max_payload_bytes, max_fields=SCRIPT_MAX_FIELDS)
         try:
             reply: Any = self._script(keys=[self.stream], args=[*self._args, *encoded])
         except redis.ResponseError as exc:

@@ -28,7 +28,7 @@ from redis.crc import key_slot
 
 from .common import AnyClient, as_text
 from .errors import MessageError
-from .producer import DEFAULT_MAX_PAYLOAD_BYTES, encode_message
+from .producer import DEFAULT_MAX_PAYLOAD_BYTES, SCRIPT_MAX_FIELDS, encode_message
 
 __all__ = ["DelayQueue"]
 
@@ -134,7 +134,7 @@ class DelayQueue:
     def _member(self, fields: Any) -> str:
         """The message as a set member: its fields in order, and a token that keeps two
         equal messages apart (a set holds each member once)."""
-        pairs = encode_message(fields, self.max_payload_bytes)
+        pairs = encode_message(fields, self.max_payload_bytes, max_fields=SCRIPT_MAX_FIELDS)
         try:
             text = [part.decode("utf-8") if isinstance(part, bytes) else part for part in pairs]
         except UnicodeDecodeError:

@@ -20,6 +20,10 @@ __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "FieldValue", "Producer", "encode_messag
 
 FieldValue = str | bytes | int | float
 
+# A script hands a message's fields to XADD with Lua's unpack, which takes about 8000 values:
+# DelayQueue and BoundedProducer refuse messages with more fields than this.
+SCRIPT_MAX_FIELDS = 1000
+
 # 64 KiB: far above a task description, far below what would hurt a server.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -36,7 +40,9 @@ def _encoded(value: Any, what: str) -> str | bytes:
     return _encoded(value if isinstance(value, (str, bytes)) else str(value), what)
 
 
-def encode_message(fields: Mapping[Any, Any], max_payload_bytes: int) -> list[str | bytes]:
+def encode_message(
+    fields: Mapping[Any, Any], max_payload_bytes: int, *, max_fields: int | None = None
+) -> list[str | bytes]:
     """Check one message and return it as XADD's arguments: name, value, name, value ...
 
     ASCII text is passed on as ``str`` (redis-py sends it as it is), anything else as the
@@ -44,12 +50,18 @@ def encode_message(fields: Mapping[Any, Any], max_payload_bytes: int) -> list[st
 
     Raises:
         MessageError: no fields, a field name or value of the wrong type, an
-            empty field name, or more than ``max_payload_bytes`` of names and values.
+            empty field name, more than ``max_payload_bytes`` of names and values, or
+            more than ``max_fields`` fields.
     """
     if type(fields) is not dict and not isinstance(fields, Mapping):  # a dict skips the ABC check
         raise MessageError(f"a message is a mapping of field names to values, not {type(fields).__name__}")
     if not fields:
         raise MessageError("a message needs at least one field")
+    if max_fields is not None and len(fields) > max_fields:
+        raise MessageError(
+            f"the message has {len(fields):,} fields, over the limit of {max_fields:,} for a message "
+            "written by a script: send fewer, larger fields (a JSON document in one field)"
+        )
     encoded: list[str | bytes] = []
     size = 0
     for name, value in fields.items():

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import random
 import signal
@@ -115,6 +116,10 @@ end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[4], 'IDLE', ARGV[5], 'JUSTID')
 return 1
 """
+
+# A script passes a message's fields to XADD with Lua's unpack, which takes at most about 8000
+# values: a dead letter with more fields than this is written as one JSON field.
+_MAX_SCRIPT_FIELDS = 3000
 
 # Metadata written beside a dead letter's own fields.
 DEAD_LETTER_FIELDS = ("original_id", "deliveries", "reason")
@@ -325,6 +330,10 @@ class Worker:
             long), and at most ``max_deliveries - 1`` of them. Empty (the default):
             failed entries are retried after ``claim_idle_ms``. For longer waits, or a
             job due at a given time, see :class:`helpers.DelayQueue`.
+            Every worker of the group must use the same ``claim_idle_ms``: a worker
+            with a shorter one claims a waiting entry before its delay has passed.
+            While delays are set, a read blocks at most the shortest delay, so that the
+            sweeps that retry come on time.
         retry_consumer: the placeholder consumer that holds the entries waiting for
             their retry (it shows in XPENDING and XINFO CONSUMERS); not a worker's name.
     """
@@ -401,6 +410,8 @@ class Worker:
         self._retry_later_script = self.redis.register_script(_RETRY_LATER_SCRIPT)
         # Sweeps come often enough for the shortest retry delay to be kept.
         self._sweep_every_s = min([claim_idle_ms, *self.retry_delays_ms]) / 1000
+        # Sweeps run between reads: a read may not block longer than the shortest delay either.
+        self._block_ms = min([block_ms, *self.retry_delays_ms])
         self._last_sweep = float("-inf")
         self._sweep_cursor = "0-0"
         self._history_cursor: str | None = "0"  # None: this consumer's history has been read
@@ -511,7 +522,7 @@ class Worker:
     def _read_new(self, count: int) -> list[tuple[str, Any]]:
         try:
             reply: Any = self._new_reader.xreadgroup(
-                self.group, self.consumer, {self.stream: ">"}, count=count, block=self.block_ms
+                self.group, self.consumer, {self.stream: ">"}, count=count, block=self._block_ms
             )
         except UnicodeDecodeError:
             # The entries were delivered to this consumer, then a payload failed to decode.
@@ -676,9 +687,18 @@ class Worker:
             deliveries = int(pending[0]["times_delivered"]) if pending else 0
         metadata = {"original_id": entry_id, "deliveries": str(deliveries), "reason": reason}
         pairs: list[bytes] = []
-        for name, value in fields.items():
-            pairs += [_original_bytes(name), _original_bytes(value)]  # byte for byte, as sent
-        taken = set(fields)
+        if len(fields) <= _MAX_SCRIPT_FIELDS:
+            for name, value in fields.items():
+                pairs += [_original_bytes(name), _original_bytes(value)]  # byte for byte, as sent
+            taken = set(fields)
+        else:
+            # A script can pass only about 8000 values to one command (Lua's unpack): a
+            # message with more fields goes to the dead letters as one JSON field instead.
+            pairs += [
+                b"fields_json",
+                json.dumps(fields, ensure_ascii=False).encode("utf-8", "backslashreplace"),
+            ]
+            taken = {"fields_json"}
         for name, value in metadata.items():
             while name in taken:  # never hide one of the message's own fields
                 name = "_" + name

@@ -120,3 +120,26 @@ def test_bad_messages_are_refused_before_anything_is_written(client: redis.Redis
         with pytest.raises(helpers.MessageError):
             producer.send(bad)  # type: ignore[arg-type]
     assert not client.exists("jobs")
+
+
+def test_an_unknown_lag_is_counted_from_the_groups_position(client: redis.Redis) -> None:
+    for n in range(1, 2001):
+        client.xadd("jobs", {"n": n}, id=f"{n}-0")
+    client.xgroup_create("jobs", "workers", id="0")
+    client.xreadgroup("workers", "w1", {"jobs": ">"}, count=2000)
+    for n in range(2001, 2004):
+        client.xadd("jobs", {"n": n}, id=f"{n}-0")
+    client.xdel("jobs", "2002-0")  # an unread entry deleted: Redis no longer knows the lag
+    assert client.xinfo_groups("jobs")[0]["lag"] is None
+    producer = helpers.BoundedProducer(client, "jobs", group="workers", max_lag=3)
+    # Two entries are unread (2001 and 2003), not the stream's 2002 entries: one more fits.
+    assert producer.try_send({"n": "a"}) is not None and producer.try_send({"n": "b"}) is None
+
+
+def test_a_message_too_wide_for_a_script_is_refused(client: redis.Redis) -> None:
+    wide = {f"f{n}": "" for n in range(1001)}
+    with pytest.raises(helpers.MessageError, match="over the limit of 1,000"):
+        helpers.BoundedProducer(client, "jobs", group="workers", max_length=5).send(wide)
+    with pytest.raises(helpers.MessageError, match="over the limit of 1,000"):
+        helpers.DelayQueue(client, "jobs").schedule(wide, delay_ms=0)
+    assert not client.exists("jobs") and not client.exists("jobs:delayed")

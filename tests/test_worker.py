@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import time
@@ -128,6 +129,26 @@ def test_retry_delays_space_the_deliveries_of_a_failing_message(client: redis.Re
     assert all(gap >= delay - 1 for gap, delay in zip(gaps_ms, [150, 400, 400], strict=True)), gaps_ms
     assert (stats.retries_delayed, stats.failed, stats.dead_lettered) == (3, 4, 1)
     assert _dead_letters(client)[0][1]["deliveries"] == "4"
+    assert client.xpending("jobs", "workers")["pending"] == 0
+
+
+def test_a_read_blocks_no_longer_than_the_shortest_retry_delay(client: redis.Redis) -> None:
+    # Sweeps run between reads: a 2 s BLOCK would hold back a retry due in 300 ms.
+    assert _worker(client, print, block_ms=2000, claim_idle_ms=1000, retry_delays_ms=[300])._block_ms == 300
+    assert _worker(client, print, block_ms=2000, claim_idle_ms=1000)._block_ms == 2000
+
+
+def test_a_message_with_thousands_of_fields_is_dead_lettered_as_json(client: redis.Redis) -> None:
+    wide: dict[Any, Any] = {f"f{n}": str(n) for n in range(5000)}  # more values than a script can unpack
+    client.xadd("jobs", wide)
+
+    def fail(message_id: str, fields: dict[str, str]) -> None:
+        raise ValueError("too wide")
+
+    stats = _worker(client, fail, max_deliveries=1).run(max_messages=1)
+    assert (stats.dead_lettered, stats.dead_letter_failures) == (1, 0)
+    dead = client.xrange("jobs:dead")[0][1]
+    assert json.loads(dead["fields_json"]) == wide and dead["reason"] == "ValueError: too wide"
     assert client.xpending("jobs", "workers")["pending"] == 0
 
 

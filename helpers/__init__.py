@@ -12,8 +12,9 @@ Importing this package starts nothing; the first :func:`connect` does.
 The modules: :mod:`~helpers.connection` and :mod:`~helpers.servers` (which server,
 private servers), :mod:`~helpers.cluster` (a local Redis Cluster), :mod:`~helpers.producer`,
 :mod:`~helpers.worker`, :mod:`~helpers.delays`, :mod:`~helpers.backpressure`,
-:mod:`~helpers.partitions` and :mod:`~helpers.retry` (the queue itself), :mod:`~helpers.durability` and
-:mod:`~helpers.powerloss` (what an OK survives), :mod:`~helpers.views` (pandas tables),
+:mod:`~helpers.partitions` and :mod:`~helpers.retry` (the queue itself),
+:mod:`~helpers.durability` and :mod:`~helpers.powerloss` (what an OK survives),
+:mod:`~helpers.health` (is it healthy?), :mod:`~helpers.views` (pandas tables),
 :mod:`~helpers.exercises` (one module of checkers per notebook), :mod:`~helpers.notebook`
 (what lessons need around a queue), :mod:`~helpers.errors` (every error), and
 :mod:`helpers.tools` (programs run with ``python -m``: the worker process, benchmarks,
@@ -59,6 +60,7 @@ from .exercises.nb06 import *  # noqa: F403
 from .exercises.nb07 import *  # noqa: F403
 from .exercises.nb08 import *  # noqa: F403
 from .exercises.nb09 import *  # noqa: F403
+from .health import GroupHealth, HealthCollector, group_health, queue_health
 from .notebook import skip_cells_using, start_worker_process, wait_for
 from .partitions import PartitionedProducer, partition_of, partition_streams, write_and_wait
 from .powerloss import PowerLossDisk
@@ -88,6 +90,8 @@ __all__ = [
     "CourseSetupError",
     "DeadlineExceeded",
     "DelayQueue",
+    "GroupHealth",
+    "HealthCollector",
     "LocalCluster",
     "LocalServer",
     "MessageError",
@@ -115,6 +119,7 @@ __all__ = [
     "entries_frame",
     "find_server_binary",
     "free_port",
+    "group_health",
     "groups_frame",
     "hash_slot",
     "idle_bound",
@@ -124,6 +129,7 @@ __all__ = [
     "pending_frame",
     "pending_summary_frame",
     "probe_server_binary",
+    "queue_health",
     "resolve_backend",
     "server_url",
     "server_version",

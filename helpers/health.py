@@ -1,0 +1,221 @@
+"""Is the queue healthy? The figures that say so, per consumer group, and verdicts against bounds.
+
+:func:`queue_health` reads what Redis reports (``XINFO STREAM``, ``XINFO GROUPS``,
+``XPENDING``, ``MEMORY USAGE``) and returns one row per group of a stream:
+
+- ``lag``: entries the group has not read yet, as Redis counts them (``entries-added``
+  minus the group's ``entries-read``); None when Redis cannot tell (after ``XDEL`` of an
+  entry the group had not read, or ``XGROUP SETID`` without ``ENTRIESREAD``);
+- ``pending``: read, not acknowledged; ``oldest_pending_ms``: how long the oldest of those
+  has waited since its last delivery; ``most_deliveries``: the highest delivery count
+  among the pending entries (a message that keeps failing);
+- ``trimmed_unread``: entries trimmed or deleted before this group read them, when it can
+  be told (``entries-added - length - entries-read``);
+- ``dead_letters``: the length of the dead-letter stream; ``memory_bytes``: the stream's
+  ``MEMORY USAGE`` (None where the server does not have the command).
+
+``verdict`` is ``"ok"`` or the list of bounds a figure has reached. :class:`HealthCollector`
+exposes the same figures to Prometheus through ``prometheus_client``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import pandas as pd
+import redis
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .common import AnyClient, as_text
+
+__all__ = ["GroupHealth", "HealthCollector", "group_health", "queue_health"]
+
+
+@dataclass(frozen=True)
+class GroupHealth:
+    """The health figures of one consumer group of one stream, and the verdict."""
+
+    stream: str
+    group: str
+    consumers: int
+    lag: int | None
+    pending: int
+    oldest_pending_ms: int | None
+    most_deliveries: int
+    trimmed_unread: int | None
+    dead_letters: int
+    length: int
+    memory_bytes: int | None
+    verdict: str
+
+
+def _bound(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be None or a whole number of at least 0, not {value!r}")
+    return value
+
+
+def _pending_figures(client: AnyClient, stream: str, group: str, pending: int) -> tuple[int | None, int]:
+    """The oldest pending entry's idle time, and the highest delivery count among pending entries.
+
+    Looks at up to 1000 pending entries, oldest first: enough for the verdict, and bounded.
+    """
+    if not pending:
+        return None, 0
+    entries: Any = client.xpending_range(stream, group, "-", "+", min(pending, 1000))
+    if not entries:
+        return None, 0
+    oldest = max(int(entry["time_since_delivered"]) for entry in entries)
+    most = max(int(entry["times_delivered"]) for entry in entries)
+    return oldest, most
+
+
+def _memory(client: AnyClient, stream: str) -> int | None:
+    try:
+        used = client.memory_usage(stream)
+    except redis.ResponseError:  # fakeredis, or a user without MEMORY
+        return None
+    return int(used) if used is not None else None
+
+
+def group_health(
+    client: AnyClient,
+    stream: str,
+    *,
+    dead_letter: str | None = None,
+    max_lag: int | None = None,
+    max_pending: int | None = None,
+    max_oldest_pending_ms: int | None = None,
+    max_deliveries: int | None = None,
+    max_dead_letters: int | None = None,
+) -> list[GroupHealth]:
+    """One :class:`GroupHealth` per consumer group of ``stream``, sorted by group name.
+
+    Args:
+        dead_letter: the dead-letter stream (``"<stream>:dead"`` by default).
+        max_lag, max_pending, max_oldest_pending_ms, max_deliveries, max_dead_letters:
+            alert bounds (None: no alert). A figure that reaches its bound is named in the
+            verdict; an unknown lag is named too when ``max_lag`` is set, since a lag that
+            cannot be told cannot be said to be within bounds.
+
+    Raises:
+        ValueError: a bound is not a whole number of at least 0.
+        redis.ResponseError: the stream does not exist, or holds another type.
+    """
+    bounds = {
+        "lag": _bound("max_lag", max_lag),
+        "pending": _bound("max_pending", max_pending),
+        "oldest_pending_ms": _bound("max_oldest_pending_ms", max_oldest_pending_ms),
+        "most_deliveries": _bound("max_deliveries", max_deliveries),
+        "dead_letters": _bound("max_dead_letters", max_dead_letters),
+    }
+    if not isinstance(stream, str) or not stream:
+        raise ValueError(f"stream must be a non-empty string, not {stream!r}")
+    info: Any = client.xinfo_stream(stream)
+    length = int(info["length"])
+    added = info.get("entries-added")
+    dead_key = dead_letter or f"{stream}:dead"
+    dead_letters = int(client.xlen(dead_key)) if client.exists(dead_key) else 0
+    memory = _memory(client, stream)
+    groups: Any = client.xinfo_groups(stream)
+    rows = []
+    for group in sorted(groups, key=lambda g: str(as_text(g["name"]))):
+        name = str(as_text(group["name"]))
+        lag = group.get("lag")
+        entries_read = group.get("entries-read")
+        pending = int(group["pending"])
+        oldest, most = _pending_figures(client, stream, name, pending)
+        trimmed = None
+        if added is not None and entries_read is not None:
+            trimmed = max(int(added) - length - int(entries_read), 0)
+        figures = {
+            "lag": None if lag is None else int(lag),
+            "pending": pending,
+            "oldest_pending_ms": oldest,
+            "most_deliveries": most,
+            "dead_letters": dead_letters,
+        }
+        alerts = []
+        for what, bound in bounds.items():
+            if bound is None:
+                continue
+            value = figures[what]
+            if value is None and what == "lag":
+                alerts.append("lag unknown")
+            elif value is not None and value >= bound:
+                alerts.append(f"{what.replace('_', ' ')} {value} >= {bound}")
+        if trimmed:
+            alerts.append(f"{trimmed} trimmed or deleted before this group read them")
+        rows.append(
+            GroupHealth(
+                stream=stream,
+                group=name,
+                consumers=int(group["consumers"]),
+                lag=figures["lag"],
+                pending=pending,
+                oldest_pending_ms=oldest,
+                most_deliveries=most,
+                trimmed_unread=trimmed,
+                dead_letters=dead_letters,
+                length=length,
+                memory_bytes=memory,
+                verdict="ok" if not alerts else "ALERT: " + "; ".join(alerts),
+            )
+        )
+    return rows
+
+
+def queue_health(client: AnyClient, streams: str | Iterable[str], **bounds: Any) -> pd.DataFrame:
+    """:func:`group_health` of one stream or several, as a table: one row per group.
+
+    ``bounds`` are those of :func:`group_health` (``max_lag=...`` and so on).
+    """
+    names = [streams] if isinstance(streams, str) else list(streams)
+    rows = [asdict(health) for stream in names for health in group_health(client, stream, **bounds)]
+    columns = list(GroupHealth.__dataclass_fields__)
+    return pd.DataFrame(rows, columns=columns)
+
+
+class HealthCollector(Collector):
+    """A ``prometheus_client`` collector: the health figures of ``streams``, read at each scrape.
+
+    Register it (``registry.register(HealthCollector(client, ["jobs"]))``) and serve the
+    registry (``prometheus_client.start_http_server``): every scrape reads Redis afresh,
+    so the numbers are never stale. Unknown figures (a NULL lag) are left out, not sent as 0.
+    """
+
+    GAUGES: ClassVar[dict[str, str]] = {
+        "lag": "Entries the group has not read yet (XINFO GROUPS lag)",
+        "pending": "Entries read by the group and not acknowledged",
+        "oldest_pending_ms": "Milliseconds since the oldest pending entry was delivered",
+        "most_deliveries": "Highest delivery count among pending entries",
+        "trimmed_unread": "Entries trimmed or deleted before the group read them",
+        "dead_letters": "Entries in the dead-letter stream",
+        "length": "Entries in the stream",
+        "memory_bytes": "MEMORY USAGE of the stream",
+    }
+
+    def __init__(self, client: AnyClient, streams: Iterable[str], *, prefix: str = "redis_stream") -> None:
+        self.client = client
+        self.streams = list(streams)
+        if not self.streams or not all(isinstance(stream, str) and stream for stream in self.streams):
+            raise ValueError(f"streams must be a list of stream names, not {streams!r}")
+        self.prefix = prefix
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families = {
+            what: GaugeMetricFamily(f"{self.prefix}_{what}", help_text, labels=["stream", "group"])
+            for what, help_text in self.GAUGES.items()
+        }
+        for stream in self.streams:
+            for health in group_health(self.client, stream):
+                for what, family in families.items():
+                    value = getattr(health, what)
+                    if value is not None:
+                        family.add_metric([health.stream, health.group], float(value))
+        yield from families.values()

@@ -5,22 +5,32 @@
 
 - ``lag``: entries the group has not read yet, as Redis counts them (``entries-added``
   minus the group's ``entries-read``); None when Redis cannot tell (after ``XDEL`` of an
-  entry the group had not read, or ``XGROUP SETID`` without ``ENTRIESREAD``);
+  entry the group had not read, or ``XGROUP SETID`` without ``ENTRIESREAD``). A group whose
+  position is the stream's last ID has nothing to read: its lag is 0 whatever Redis says
+  (after a trim, Redis 7.0 keeps reporting a lag that never goes away, redis/redis#13957);
 - ``pending``: read, not acknowledged; ``oldest_pending_ms``: how long the oldest of those
   has waited since its last delivery; ``most_deliveries``: the highest delivery count
   among the pending entries (a message that keeps failing);
 - ``trimmed_unread``: entries trimmed or deleted before this group read them, when it can
   be told (``entries-added - length - entries-read``);
+- ``last_seen_ms``: how long ago the group's most recently seen consumer last read or
+  claimed (the smallest ``idle`` of ``XINFO CONSUMERS``; None without consumers). On Redis
+  7.2 and later an empty read counts; on 7.0 only a read that returned entries does, so
+  there an idle queue makes it grow too;
 - ``dead_letters``: the length of the dead-letter stream; ``memory_bytes``: the stream's
   ``MEMORY USAGE`` (None where the server does not have the command).
 
 ``verdict`` is ``"ok"`` or the list of bounds a figure has reached. :class:`HealthCollector`
-exposes the same figures to Prometheus through ``prometheus_client``.
+exposes the same figures to Prometheus through ``prometheus_client``, and
+:class:`HealthHistory` samples one group over time and draws it (a small dashboard).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import io
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -31,7 +41,7 @@ from prometheus_client.registry import Collector
 
 from .common import AnyClient, as_text
 
-__all__ = ["GroupHealth", "HealthCollector", "group_health", "queue_health"]
+__all__ = ["GroupHealth", "HealthCollector", "HealthHistory", "group_health", "queue_health"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class GroupHealth:
     oldest_pending_ms: int | None
     most_deliveries: int
     trimmed_unread: int | None
+    last_seen_ms: int | None
     dead_letters: int
     length: int
     memory_bytes: int | None
@@ -75,6 +86,17 @@ def _pending_figures(client: AnyClient, stream: str, group: str, pending: int) -
     return oldest, most
 
 
+def _id_key(entry_id: Any) -> tuple[int, int]:
+    ms, _, seq = str(as_text(entry_id)).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _last_seen(client: AnyClient, stream: str, group: str) -> int | None:
+    consumers: Any = client.xinfo_consumers(stream, group)
+    idle = [int(consumer["idle"]) for consumer in consumers]
+    return min(idle) if idle else None
+
+
 def _memory(client: AnyClient, stream: str) -> int | None:
     try:
         used = client.memory_usage(stream)
@@ -93,13 +115,14 @@ def group_health(
     max_oldest_pending_ms: int | None = None,
     max_deliveries: int | None = None,
     max_dead_letters: int | None = None,
+    max_last_seen_ms: int | None = None,
 ) -> list[GroupHealth]:
     """One :class:`GroupHealth` per consumer group of ``stream``, sorted by group name.
 
     Args:
         dead_letter: the dead-letter stream (``"<stream>:dead"`` by default).
-        max_lag, max_pending, max_oldest_pending_ms, max_deliveries, max_dead_letters:
-            alert bounds (None: no alert). A figure that reaches its bound is named in the
+        max_lag, max_pending, max_oldest_pending_ms, max_deliveries, max_dead_letters,
+        max_last_seen_ms: alert bounds (None: no alert). A figure that reaches its bound is named in the
             verdict; an unknown lag is named too when ``max_lag`` is set, since a lag that
             cannot be told cannot be said to be within bounds.
 
@@ -113,12 +136,14 @@ def group_health(
         "oldest_pending_ms": _bound("max_oldest_pending_ms", max_oldest_pending_ms),
         "most_deliveries": _bound("max_deliveries", max_deliveries),
         "dead_letters": _bound("max_dead_letters", max_dead_letters),
+        "last_seen_ms": _bound("max_last_seen_ms", max_last_seen_ms),
     }
     if not isinstance(stream, str) or not stream:
         raise ValueError(f"stream must be a non-empty string, not {stream!r}")
     info: Any = client.xinfo_stream(stream)
     length = int(info["length"])
     added = info.get("entries-added")
+    last_generated = info.get("last-generated-id")
     dead_key = dead_letter or f"{stream}:dead"
     dead_letters = int(client.xlen(dead_key)) if client.exists(dead_key) else 0
     memory = _memory(client, stream)
@@ -127,9 +152,15 @@ def group_health(
     for group in sorted(groups, key=lambda g: str(as_text(g["name"]))):
         name = str(as_text(group["name"]))
         lag = group.get("lag")
+        at_the_end = last_generated is not None and _id_key(group["last-delivered-id"]) >= _id_key(
+            last_generated
+        )
+        if at_the_end:
+            lag = 0  # nothing after the group's position, whatever Redis reports
         entries_read = group.get("entries-read")
         pending = int(group["pending"])
         oldest, most = _pending_figures(client, stream, name, pending)
+        last_seen = _last_seen(client, stream, name)
         trimmed = None
         if added is not None and entries_read is not None:
             trimmed = max(int(added) - length - int(entries_read), 0)
@@ -139,6 +170,7 @@ def group_health(
             "oldest_pending_ms": oldest,
             "most_deliveries": most,
             "dead_letters": dead_letters,
+            "last_seen_ms": last_seen,
         }
         alerts = []
         for what, bound in bounds.items():
@@ -148,7 +180,10 @@ def group_health(
             if value is None and what == "lag":
                 alerts.append("lag unknown")
             elif value is not None and value >= bound:
-                alerts.append(f"{what.replace('_', ' ')} {value} >= {bound}")
+                if what.endswith("_ms"):  # a time: the bound alone, so the verdict does not flicker
+                    alerts.append(f"{what[:-3].replace('_', ' ')} >= {bound} ms")
+                else:
+                    alerts.append(f"{what.replace('_', ' ')} {value} >= {bound}")
         if trimmed:
             alerts.append(f"{trimmed} trimmed or deleted before this group read them")
         rows.append(
@@ -161,6 +196,7 @@ def group_health(
                 oldest_pending_ms=oldest,
                 most_deliveries=most,
                 trimmed_unread=trimmed,
+                last_seen_ms=last_seen,
                 dead_letters=dead_letters,
                 length=length,
                 memory_bytes=memory,
@@ -195,6 +231,7 @@ class HealthCollector(Collector):
         "oldest_pending_ms": "Milliseconds since the oldest pending entry was delivered",
         "most_deliveries": "Highest delivery count among pending entries",
         "trimmed_unread": "Entries trimmed or deleted before the group read them",
+        "last_seen_ms": "Milliseconds since a consumer of the group last read or claimed",
         "dead_letters": "Entries in the dead-letter stream",
         "length": "Entries in the stream",
         "memory_bytes": "MEMORY USAGE of the stream",
@@ -219,3 +256,130 @@ class HealthCollector(Collector):
                     if value is not None:
                         family.add_metric([health.stream, health.group], float(value))
         yield from families.values()
+
+
+class HealthHistory:
+    """The health of one group, sampled over time, and its picture: a small dashboard.
+
+    :meth:`watch` samples :func:`group_health` at a steady pace while something else (a
+    worker, a producer) runs, and redraws the picture in place in a notebook after each
+    sample; :meth:`figure` draws lag and pending count, the oldest pending entry's age,
+    and dead letters, against seconds since the first sample.
+    """
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("seconds", "lag", "pending", "oldest_pending_s", "dead_letters")
+
+    def __init__(self, client: AnyClient, stream: str, group: str, *, dead_letter: str | None = None) -> None:
+        if not isinstance(stream, str) or not stream or not isinstance(group, str) or not group:
+            raise ValueError(f"stream and group must be non-empty strings, not {stream!r} and {group!r}")
+        self.client = client
+        self.stream = stream
+        self.group = group
+        self.dead_letter = dead_letter
+        self.rows: list[dict[str, float | None]] = []
+        self._started: float | None = None
+
+    def sample(self) -> GroupHealth:
+        """Read the group's health once and keep its figures.
+
+        Raises:
+            LookupError: the stream has no such group.
+        """
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        healths = [
+            h
+            for h in group_health(self.client, self.stream, dead_letter=self.dead_letter)
+            if h.group == self.group
+        ]
+        if not healths:
+            raise LookupError(f"the stream {self.stream!r} has no group {self.group!r}")
+        (health,) = healths
+        oldest = None if health.oldest_pending_ms is None else health.oldest_pending_ms / 1000
+        self.rows.append(
+            {
+                "seconds": now - self._started,
+                "lag": health.lag,
+                "pending": health.pending,
+                "oldest_pending_s": oldest,
+                "dead_letters": health.dead_letters,
+            }
+        )
+        return health
+
+    def frame(self) -> pd.DataFrame:
+        """The samples as a table, one row per sample (``seconds`` since the first)."""
+        return pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+
+    def figure(self) -> Any:
+        """A matplotlib figure of the samples: lag and pending, oldest pending age, dead letters."""
+        from matplotlib.figure import Figure  # only the dashboard needs matplotlib
+        from matplotlib.ticker import MaxNLocator
+
+        frame = self.frame()
+        figure = Figure(figsize=(11, 3.2))
+        lag_axes, age_axes, dead_axes = figure.subplots(1, 3)
+        lag_axes.plot(frame["seconds"], frame["lag"], label="lag (not read)")
+        lag_axes.plot(frame["seconds"], frame["pending"], label="pending (not acknowledged)")
+        lag_axes.set(xlabel="seconds", ylabel="entries", title=f"{self.group}: backlog")
+        lag_axes.legend(loc="upper left")
+        age_axes.plot(frame["seconds"], frame["oldest_pending_s"].fillna(0), color="tab:red")
+        age_axes.set(xlabel="seconds", ylabel="seconds", title="Oldest pending entry's age")
+        dead_axes.step(frame["seconds"], frame["dead_letters"], where="post", color="tab:gray")
+        dead_axes.set(xlabel="seconds", ylabel="entries", title="Dead letters")
+        dead_axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        figure.tight_layout()
+        return figure
+
+    def watch(
+        self,
+        seconds: float,
+        *,
+        every_s: float = 0.25,
+        until: Callable[[], object] | None = None,
+        live: bool | None = None,
+        show: bool = True,
+    ) -> pd.DataFrame:
+        """Sample every ``every_s`` for up to ``seconds``, or until ``until()`` is true.
+
+        Args:
+            live: redraw the picture in place after every sample (in a notebook). The
+                default is live unless the environment variable ``COURSE_STATIC_OUTPUT``
+                is ``1``, as it is when the tests run the notebooks: then the picture is
+                drawn once, at the end, so that the stored output is one picture.
+            show: display the picture at all (``False`` in tests and scripts).
+
+        Returns:
+            :meth:`frame`, with the new samples.
+        """
+        for name, value in (("seconds", seconds), ("every_s", every_s)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if live is None:
+            live = os.environ.get("COURSE_STATIC_OUTPUT") != "1"
+        handle = None
+        deadline = time.monotonic() + seconds
+        while True:
+            self.sample()
+            if show and live:
+                handle = self._draw(handle)
+            if (until is not None and until()) or time.monotonic() >= deadline:
+                break
+            time.sleep(every_s)
+        if show and not live:
+            self._draw(None)
+        return self.frame()
+
+    def _draw(self, handle: Any) -> Any:
+        """Show the picture as a PNG, or replace the one shown (a Figure made without pyplot
+        has no notebook formatter of its own)."""
+        from IPython.display import Image, display
+
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format="png", dpi=90)
+        image = Image(data=buffer.getvalue(), format="png")  # type: ignore[no-untyped-call]
+        if handle is None:
+            return display(image, display_id=True)  # type: ignore[no-untyped-call]
+        handle.update(image)
+        return handle

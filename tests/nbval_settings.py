@@ -7,6 +7,7 @@ test machinery in ``notebooks/``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ SANITIZE_RULES = Path(__file__).with_name("nbval-sanitize.cfg")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Live pictures (a dashboard redrawn in place) are drawn once, at the end, so that each
+    # cell stores one picture to compare; the kernels inherit this from the test run.
+    os.environ["COURSE_STATIC_OUTPUT"] = "1"
     # The rules that hide what differs on purpose (clock-made IDs, ports, the backend line).
     if getattr(config.option, "nbval_sanitize_with", "unset") is None:
         config.option.nbval_sanitize_with = str(SANITIZE_RULES)

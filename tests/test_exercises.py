@@ -853,3 +853,65 @@ def test_check_which_bound() -> None:
     ]:
         result = helpers.check_which_bound(wrong)
         assert not result.passed and words in result.message, (wrong, result)
+
+
+def test_check_trimmed_before_read() -> None:
+    assert helpers.check_trimmed_before_read(50).passed and helpers.check_trimmed_before_read("50").passed
+    for wrong, words in [
+        (450, "lag as Redis counts it"),
+        (600, "had read 550 of them first"),
+        (400, "still in the stream"),
+        (7, "Count those in between"),
+        (None, "still None"),
+        ("fifty", "not a whole number"),
+    ]:
+        result = helpers.check_trimmed_before_read(wrong)
+        assert not result.passed and words in result.message, (wrong, result)
+
+
+def _count_unread(client: Any, stream: str, group: str) -> int:
+    (info,) = [g for g in client.xinfo_groups(stream) if g["name"] == group]
+    return len(client.xrange(stream, "(" + info["last-delivered-id"], "+"))
+
+
+def test_check_count_unread(client: redis.Redis) -> None:
+    assert helpers.check_count_unread(client, _count_unread).passed
+
+    def from_lag(client: Any, stream: str, group: str) -> Any:
+        return client.xinfo_groups(stream)[0]["lag"]
+
+    def added_minus_read(client: Any, stream: str, group: str) -> Any:
+        info, group_info = client.xinfo_stream(stream), client.xinfo_groups(stream)[0]
+        return info["entries-added"] - (group_info["entries-read"] or 0)
+
+    def inclusive(client: Any, stream: str, group: str) -> int:
+        (info,) = client.xinfo_groups(stream)
+        return len(client.xrange(stream, info["last-delivered-id"], "+"))
+
+    for answer, words in [
+        (from_lag, "returned None"),
+        (added_minus_read, "unread, not"),
+        (inclusive, "unread, not"),
+        (lambda c, s, g: "seven", "not a whole number"),
+        (lambda c, s, g: 1 / 0, "raised ZeroDivisionError"),
+        (None, "must be a function"),
+    ]:
+        result = helpers.check_count_unread(client, answer)  # type: ignore[arg-type]
+        assert not result.passed and words in result.message, (answer, result)
+    assert not list(client.scan_iter(match="course:check:*"))
+
+
+def test_check_silent_failure() -> None:
+    for right in ("last_seen", "last_seen_ms", "max_last_seen_ms", b"Last Seen"):
+        assert helpers.check_silent_failure(right).passed
+    for wrong, words in [
+        ("lag", "lag stays at 0"),
+        ("max_pending", "nothing is pending"),
+        ("oldest_pending_ms", "no oldest one"),
+        ("dead_letters", "nothing runs"),
+        (None, "still None"),
+        ("memory", "write one of"),
+        (3, "write one of"),
+    ]:
+        result = helpers.check_silent_failure(wrong)
+        assert not result.passed and words in result.message, (wrong, result)

@@ -6,13 +6,16 @@
 - ``lag``: entries the group has not read yet, as Redis counts them (``entries-added``
   minus the group's ``entries-read``); None when Redis cannot tell (after ``XDEL`` of an
   entry the group had not read, or ``XGROUP SETID`` without ``ENTRIESREAD``). A group whose
-  position is the stream's last ID has nothing to read: its lag is 0 whatever Redis says
-  (after a trim, Redis 7.0 keeps reporting a lag that never goes away, redis/redis#13957);
-- ``pending``: read, not acknowledged; ``oldest_pending_ms``: how long the oldest of those
+  position is the stream's last ID has nothing to read: its lag is 0 whatever Redis says.
+  (After a trim of unread entries, Redis 7.0 adds two too many for good, as in
+  redis/redis#13957: this corrects it only while the group is at the stream's end;)
+- ``pending``: read, not acknowledged; ``oldest_pending_ms``: the longest time any of them
   has waited since its last delivery; ``most_deliveries``: the highest delivery count
-  among the pending entries (a message that keeps failing);
-- ``trimmed_unread``: entries trimmed or deleted before this group read them, when it can
-  be told (``entries-added - length - entries-read``);
+  among them (a message that keeps failing). Both come from the first 10,000 pending
+  entries; an ``max_oldest_pending_ms`` alert is checked over all of them;
+- ``trimmed_unread``: entries trimmed or deleted before this group read them
+  (``entries-added`` minus ``entries-read`` minus the unread entries still there), None
+  where it cannot be told. It shows a loss only until the group reads past it;
 - ``last_seen_ms``: how long ago the group's most recently seen consumer last read or
   claimed (the smallest ``idle`` of ``XINFO CONSUMERS``; None without consumers). On Redis
   7.2 and later an empty read counts; on 7.0 only a read that returned entries does, so
@@ -71,19 +74,67 @@ def _bound(name: str, value: Any) -> int | None:
     return value
 
 
-def _pending_figures(client: AnyClient, stream: str, group: str, pending: int) -> tuple[int | None, int]:
-    """The oldest pending entry's idle time, and the highest delivery count among pending entries.
+# A health check reads at most this many pending entries (in pages of 1000) and counts at most
+# this many unread entries: enough for any verdict, and a bounded cost per check.
+SCAN_LIMIT = 10_000
 
-    Looks at up to 1000 pending entries, oldest first: enough for the verdict, and bounded.
+
+def _pending_figures(
+    client: AnyClient, stream: str, group: str, pending: int, oldest_bound: int | None
+) -> tuple[int | None, int]:
+    """The longest idle time among pending entries, and their highest delivery count.
+
+    XPENDING lists entries by ID, not by age, so it reads the pending list in pages, up to
+    SCAN_LIMIT entries. Beyond that, the figures cover the first SCAN_LIMIT entries only; the
+    age bound is then checked over the whole list with ``XPENDING ... IDLE``, so that its
+    alert is exact whatever the list's length.
     """
     if not pending:
         return None, 0
-    entries: Any = client.xpending_range(stream, group, "-", "+", min(pending, 1000))
-    if not entries:
-        return None, 0
-    oldest = max(int(entry["time_since_delivered"]) for entry in entries)
-    most = max(int(entry["times_delivered"]) for entry in entries)
+    oldest: int | None = None
+    most = 0
+    start, seen = "-", 0
+    while seen < SCAN_LIMIT:
+        page: Any = client.xpending_range(stream, group, start, "+", min(1000, SCAN_LIMIT - seen))
+        if not page:
+            break
+        for entry in page:
+            oldest = max(oldest or 0, int(entry["time_since_delivered"]))
+            most = max(most, int(entry["times_delivered"]))
+        seen += len(page)
+        start = "(" + str(as_text(page[-1]["message_id"]))
+    if seen >= SCAN_LIMIT and oldest_bound is not None and (oldest is None or oldest < oldest_bound):
+        older: Any = client.xpending_range(stream, group, "-", "+", 1, idle=oldest_bound)
+        if older:
+            oldest = max(oldest or 0, int(older[0]["time_since_delivered"]))
     return oldest, most
+
+
+def _removed_unread(client: AnyClient, stream: str, info: Any, group: Any) -> int | None:
+    """Entries trimmed or deleted before the group read them, while that can be told.
+
+    The group has read ``entries-read`` of the ``entries-added``; the entries after its
+    position that are still in the stream are unread; the rest were removed unread. Trims
+    remove the oldest entries, so when the group's position is at or after the stream's
+    first entry and no entry after it was deleted, nothing unread was removed (no counting
+    needed). None where it cannot be told: counters Redis does not have, or more than
+    SCAN_LIMIT unread entries to count.
+    """
+    added = info.get("entries-added")
+    read = group.get("entries-read")
+    last = _id_key(group["last-delivered-id"])
+    if read is None and last == (0, 0):
+        read = 0  # a group that has read nothing yet
+    if added is None or read is None:
+        return None
+    first = info.get("first-entry")
+    max_deleted = _id_key(info.get("max-deleted-entry-id") or "0-0")
+    if first and last >= _id_key(first[0]) and max_deleted <= last:
+        return 0
+    unread: Any = client.xrange(stream, "(" + str(as_text(group["last-delivered-id"])), "+", count=SCAN_LIMIT)
+    if len(unread) >= SCAN_LIMIT:
+        return None
+    return max(int(added) - int(read) - len(unread), 0)
 
 
 def _id_key(entry_id: Any) -> tuple[int, int]:
@@ -142,7 +193,6 @@ def group_health(
         raise ValueError(f"stream must be a non-empty string, not {stream!r}")
     info: Any = client.xinfo_stream(stream)
     length = int(info["length"])
-    added = info.get("entries-added")
     last_generated = info.get("last-generated-id")
     dead_key = dead_letter or f"{stream}:dead"
     dead_letters = int(client.xlen(dead_key)) if client.exists(dead_key) else 0
@@ -157,13 +207,10 @@ def group_health(
         )
         if at_the_end:
             lag = 0  # nothing after the group's position, whatever Redis reports
-        entries_read = group.get("entries-read")
         pending = int(group["pending"])
-        oldest, most = _pending_figures(client, stream, name, pending)
+        oldest, most = _pending_figures(client, stream, name, pending, bounds["oldest_pending_ms"])
         last_seen = _last_seen(client, stream, name)
-        trimmed = None
-        if added is not None and entries_read is not None:
-            trimmed = max(int(added) - length - int(entries_read), 0)
+        trimmed = _removed_unread(client, stream, info, group)
         figures = {
             "lag": None if lag is None else int(lag),
             "pending": pending,
@@ -222,19 +269,30 @@ class HealthCollector(Collector):
 
     Register it (``registry.register(HealthCollector(client, ["jobs"]))``) and serve the
     registry (``prometheus_client.start_http_server``): every scrape reads Redis afresh,
-    so the numbers are never stale. Unknown figures (a NULL lag) are left out, not sent as 0.
+    so the numbers are never stale. Times are sent in seconds, Prometheus's base unit.
+    Unknown figures are left out, not sent as 0; ``<prefix>_lag_known`` is 1 or 0, so that
+    an alert can tell a lag of 0 from a lag Redis cannot tell.
     """
 
-    GAUGES: ClassVar[dict[str, str]] = {
-        "lag": "Entries the group has not read yet (XINFO GROUPS lag)",
-        "pending": "Entries read by the group and not acknowledged",
-        "oldest_pending_ms": "Milliseconds since the oldest pending entry was delivered",
-        "most_deliveries": "Highest delivery count among pending entries",
-        "trimmed_unread": "Entries trimmed or deleted before the group read them",
-        "last_seen_ms": "Milliseconds since a consumer of the group last read or claimed",
-        "dead_letters": "Entries in the dead-letter stream",
-        "length": "Entries in the stream",
-        "memory_bytes": "MEMORY USAGE of the stream",
+    # figure -> (metric name, help text, factor)
+    GAUGES: ClassVar[dict[str, tuple[str, str, float]]] = {
+        "lag": ("lag", "Entries the group has not read yet (XINFO GROUPS lag, 0 at the stream's end)", 1),
+        "pending": ("pending", "Entries read by the group and not acknowledged", 1),
+        "oldest_pending_ms": (
+            "oldest_pending_seconds",
+            "Longest wait of a pending entry since its delivery",
+            0.001,
+        ),
+        "most_deliveries": ("most_deliveries", "Highest delivery count among pending entries", 1),
+        "trimmed_unread": ("trimmed_unread", "Entries trimmed or deleted before the group read them", 1),
+        "last_seen_ms": (
+            "last_seen_seconds",
+            "Time since a consumer of the group last read or claimed",
+            0.001,
+        ),
+        "dead_letters": ("dead_letters", "Entries in the dead-letter stream", 1),
+        "length": ("length", "Entries in the stream", 1),
+        "memory_bytes": ("memory_bytes", "MEMORY USAGE of the stream", 1),
     }
 
     def __init__(self, client: AnyClient, streams: Iterable[str], *, prefix: str = "redis_stream") -> None:
@@ -245,17 +303,23 @@ class HealthCollector(Collector):
         self.prefix = prefix
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["stream", "group"]
         families = {
-            what: GaugeMetricFamily(f"{self.prefix}_{what}", help_text, labels=["stream", "group"])
-            for what, help_text in self.GAUGES.items()
+            what: GaugeMetricFamily(f"{self.prefix}_{name}", help_text, labels=labels)
+            for what, (name, help_text, _) in self.GAUGES.items()
         }
+        lag_known = GaugeMetricFamily(
+            f"{self.prefix}_lag_known", "1 if Redis can tell the group's lag, 0 if not (NULL)", labels=labels
+        )
         for stream in self.streams:
             for health in group_health(self.client, stream):
                 for what, family in families.items():
                     value = getattr(health, what)
                     if value is not None:
-                        family.add_metric([health.stream, health.group], float(value))
+                        family.add_metric([health.stream, health.group], float(value) * self.GAUGES[what][2])
+                lag_known.add_metric([health.stream, health.group], 0.0 if health.lag is None else 1.0)
         yield from families.values()
+        yield lag_known
 
 
 class HealthHistory:

@@ -48,6 +48,8 @@ def _unread_scenarios(client: redis.Redis, key: str) -> Iterator[tuple[str, str,
     yield stream, "an unread entry was deleted with XDEL (Redis's lag is NULL)", 6
     client.xgroup_setid(stream, "workers", "8-0")
     yield stream, "the group was moved with XGROUP SETID, without ENTRIESREAD (lag NULL again)", 2
+    client.xgroup_setid(stream, "workers", "6-0", entries_read=2)
+    yield stream, "the group was moved with SETID 6-0 and a wrong ENTRIESREAD 2 (Redis trusts it)", 4
     client.xreadgroup("workers", "w1", {stream: ">"}, count=10)
     yield stream, "the group has read everything", 0
     trimmed = f"{key}:trimmed"
@@ -62,7 +64,8 @@ def _unread_scenarios(client: redis.Redis, key: str) -> Iterator[tuple[str, str,
 @checker("Exercise 10.2 (count what is unread)")
 def check_count_unread(name: str, client: redis.Redis, count_unread: Callable[..., Any]) -> CheckResult:
     """Exercise 10.2: ``count_unread(client, stream, group)`` counts the entries after the group's
-    last-delivered ID, whatever Redis's lag says (NULL after XDEL or SETID, too high after a trim)."""
+    last-delivered ID, whatever Redis's lag says (NULL after XDEL or SETID, wrong after a SETID
+    with a wrong ENTRIESREAD, and on some servers after a trim)."""
     if not callable(count_unread):
         return hint(name, "count_unread must be a function: count_unread(client, stream, group).")
     key = "course:check:unread"

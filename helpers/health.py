@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -300,6 +301,8 @@ class HealthCollector(Collector):
         self.streams = list(streams)
         if not self.streams or not all(isinstance(stream, str) and stream for stream in self.streams):
             raise ValueError(f"streams must be a list of stream names, not {streams!r}")
+        if not isinstance(prefix, str) or not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", prefix):
+            raise ValueError(f"prefix must be a Prometheus metric name (as 'redis_stream'), not {prefix!r}")
         self.prefix = prefix
 
     def collect(self) -> Iterator[GaugeMetricFamily]:

@@ -101,6 +101,9 @@ def test_bad_bounds_and_missing_streams(client: redis.Redis) -> None:
         group_health(client, "no-such-stream")
     with pytest.raises(ValueError, match="streams must be a list of stream names"):
         HealthCollector(client, [])
+    for bad_prefix in ("", "redis-stream", "1st", None):
+        with pytest.raises(ValueError, match="prefix must be a Prometheus metric name"):
+            HealthCollector(client, ["jobs"], prefix=bad_prefix)  # type: ignore[arg-type]
 
 
 def test_a_real_metrics_endpoint_serves_the_figures(client: redis.Redis) -> None:

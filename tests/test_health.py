@@ -157,28 +157,31 @@ def test_lag_after_a_trim_as_notebook_10_tables_it(client: redis.Redis, backend:
 
 
 def test_idle_and_inactive_as_notebook_10_tables_them(client: redis.Redis, backend: str) -> None:
-    """Notebook 10's consumers cell, step by step, and its table of what each server shows."""
+    """Notebook 10's consumers cell, step by step, and its table of what each server shows.
+
+    Only lower bounds and comparisons between consumers: a busy machine makes every time longer.
+    """
     _stream(client, 6)
     for consumer in ("reader", "poller"):
         client.xreadgroup("workers", consumer, {"jobs": ">"}, count=3)
-    time.sleep(0.3)
+    time.sleep(0.6)
     client.xack("jobs", "workers", "1-0")  # XACK counts for neither figure
     client.xreadgroup("workers", "poller", {"jobs": ">"}, count=3)  # nothing new: an empty read
     client.xreadgroup("workers", "newcomer", {"jobs": ">"}, count=3)
-    seen = {
-        str(c["name"]): (int(c["idle"]) >= 300, None if c.get("inactive") is None else int(c["inactive"]))
-        for c in client.xinfo_consumers("jobs", "workers")
-    }
+    seen = {str(c["name"]): c for c in client.xinfo_consumers("jobs", "workers")}
+    idle = {name: int(c["idle"]) for name, c in seen.items()}
+    inactive = {name: c.get("inactive") for name, c in seen.items()}
     server = _server(client, backend)
+    assert idle["reader"] >= 600
     if server == "redis-7.0":  # no inactive; an empty read neither counts nor creates a consumer
-        assert seen == {"reader": (True, None), "poller": (True, None)}
-    elif server == "fake":  # an empty read resets inactive too; a consumer never served shows 0
-        assert seen["reader"][0] and not seen["poller"][0] and seen["poller"][1] is not None
-        assert seen["poller"][1] < 300 and seen["newcomer"] == (False, 0)
+        assert set(seen) == {"reader", "poller"} and idle["poller"] >= 600
+        assert inactive == {"reader": None, "poller": None}
+    elif server == "fake":  # an empty read resets inactive too; a consumer never served is not -1
+        assert idle["poller"] < idle["reader"] and inactive["poller"] < inactive["reader"]
+        assert inactive["newcomer"] is not None and inactive["newcomer"] >= 0
     else:
-        assert seen["reader"][0] and seen["reader"][1] is not None and seen["reader"][1] >= 300
-        assert not seen["poller"][0] and seen["poller"][1] is not None and seen["poller"][1] >= 300
-        assert seen["newcomer"] == (False, -1)
+        assert idle["poller"] < idle["reader"] and idle["newcomer"] < idle["reader"]
+        assert inactive["reader"] >= 600 and inactive["poller"] >= 600 and inactive["newcomer"] == -1
     (health,) = group_health(client, "jobs", max_last_seen_ms=0)
     assert health.last_seen_ms is not None and "last seen >= 0 ms" in health.verdict
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 import helpers
-from helpers.tools import crash_demo
+from helpers.tools import crash_demo, list_demo
 
 
 def test_sigkilled_consumer_leaves_its_entries_pending(client: redis.Redis) -> None:
@@ -55,3 +55,38 @@ def test_count_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
             ]
         )
     assert "--count must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("reliable", [False, True])
+def test_a_sigkilled_list_consumer_loses_the_job_unless_it_moved_it(
+    client: redis.Redis, reliable: bool
+) -> None:
+    client.lpush("jobs", "job-1", "job-2", "job-3")  # job-1 is at the right end: taken first
+    command = [
+        sys.executable,
+        "-m",
+        "helpers.tools.list_demo",
+        "--url",
+        helpers.server_url(),
+        "--queue",
+        "jobs",
+    ]
+    if reliable:
+        command += ["--processing", "jobs:processing"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        taken = json.loads(process.stdout.readline())
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    assert taken == "job-1"
+    assert client.lrange("jobs", 0, -1) == ["job-3", "job-2"]
+    assert client.lrange("jobs:processing", 0, -1) == (["job-1"] if reliable else [])
+
+
+def test_the_processing_list_must_be_another_list(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        list_demo.main(["--url", "redis://127.0.0.1:1", "--queue", "jobs", "--processing", "jobs"])
+    assert "--processing must be another list" in capsys.readouterr().err

@@ -920,3 +920,41 @@ def test_check_silent_failure() -> None:
     ]:
         result = helpers.check_silent_failure(wrong)
         assert not result.passed and words in result.message, (wrong, result)
+
+
+def test_check_jobs_left() -> None:
+    assert helpers.check_jobs_left(3).passed and helpers.check_jobs_left("3").passed
+    for wrong, words in [(5, "removes a job"), (4, "each BRPOP"), (1, "five jobs"), (None, "still None")]:
+        result = helpers.check_jobs_left(wrong)
+        assert not result.passed and words in result.message, (wrong, result)
+
+
+def test_check_queue_choices() -> None:
+    right = {"replay": "kafka", "emails": "redis-streams", "cursors": "pubsub", "serverless": "sqs"}
+    assert helpers.check_queue_choices(right).passed
+    assert helpers.check_queue_choices({**right, "emails": "Redis Streams", "serverless": b"SQS"}).passed
+    for answer, words in [
+        ({**right, "replay": "redis-streams"}, "'replay': not redis-streams"),
+        ({**right, "emails": "redis-list"}, "'emails': not redis-list"),
+        ({**right, "cursors": "kafka"}, "'cursors': not kafka"),
+        ({**right, "serverless": None}, "still None"),
+        ({**right, "serverless": "rabbitmq"}, "is not one of"),
+        ({"replay": "kafka"}, "missing: emails, cursors, serverless"),
+        (["kafka"], "must be a dict"),
+    ]:
+        result = helpers.check_queue_choices(answer)  # type: ignore[arg-type]
+        assert not result.passed and words in result.message, (answer, result)
+
+
+def test_check_visibility_timeout() -> None:
+    for right in ("claim_idle_ms", " Claim_Idle_MS", b"min-idle-time"):
+        assert helpers.check_visibility_timeout(right).passed
+    for wrong, words in [
+        ("block_ms", "never gives a message back"),
+        ("max_deliveries", "maxReceiveCount"),
+        ("maxlen", "retention limit"),
+        ("visibility", "write one of"),
+        (None, "still None"),
+    ]:
+        result = helpers.check_visibility_timeout(wrong)
+        assert not result.passed and words in result.message, (wrong, result)

@@ -947,7 +947,7 @@ def test_check_queue_choices() -> None:
 
 
 def test_check_visibility_timeout() -> None:
-    for right in ("claim_idle_ms", " Claim_Idle_MS", b"min-idle-time"):
+    for right in ("claim_idle_ms", " Claim_Idle_MS", b"min-idle-time", "claim-idle-ms", "min idle time"):
         assert helpers.check_visibility_timeout(right).passed
     for wrong, words in [
         ("block_ms", "never gives a message back"),

@@ -35,8 +35,9 @@ _RIGHT = {"replay": "kafka", "emails": "redis-streams", "cursors": "pubsub", "se
 _WHY = {
     "replay": "30 days of 50,000 events per second is far more than memory should hold, and new services "
     "must replay it from the start: a log kept on disk by time, which is Kafka's retention model.",
-    "emails": "Redis is already there, the volume is small, a day of history fits in memory, and a consumer "
-    "group gives retries (claims) and dead letters (delivery counts); a list would lose a job on a crash.",
+    "emails": "Redis is already there, handled jobs are trimmed so the backlog is all that stays in memory, "
+    "and a consumer group gives retries (claims) and dead letters (delivery counts); a list would lose a "
+    "job on a crash, and SQS would be new infrastructure.",
     "cursors": "only the latest position matters and a missed one is harmless: nothing needs storing, which "
     "is Pub/Sub; a queue would deliver stale positions late.",
     "serverless": "no servers to run, and SQS delays each message by up to 15 minutes (DelaySeconds).",
@@ -45,7 +46,7 @@ _WHY = {
 _HINTS = {
     "replay": "How much is 30 days at 50,000 events per second, and where should it live? Which "
     "product keeps its log on disk by time, whether or not it was read?",
-    "emails": "Redis is already there and a day of history is small. Which Redis structure keeps a job "
+    "emails": "The team wants nothing new, and Redis is already there. Which Redis structure keeps a job "
     "through a consumer crash, and counts its retries?",
     "cursors": "Does a position need to be stored at all, or delivered late?",
     "serverless": "Which of the five runs without servers of your own, and can hold a message back "
@@ -94,8 +95,9 @@ def check_visibility_timeout(name: str, answer: Any) -> CheckResult:
             name,
             "answer is still None: write one of 'block_ms', 'claim_idle_ms', 'max_deliveries', 'maxlen'.",
         )
-    choice = as_text(answer).strip().lower() if isinstance(answer, (str, bytes)) else None
-    if choice in ("claim_idle_ms", "min-idle-time", "min_idle_time"):
+    text = as_text(answer) if isinstance(answer, (str, bytes)) else None
+    choice = "_".join(text.strip().lower().replace("-", " ").replace("_", " ").split()) if text else None
+    if choice in ("claim_idle_ms", "min_idle_time", "claim_threshold"):
         return passed(
             name,
             "a message nobody acknowledged becomes available again after the claim threshold, as an SQS "

@@ -67,6 +67,7 @@ from .notebook import skip_cells_using, start_worker_process, wait_for
 from .partitions import PartitionedProducer, partition_of, partition_streams, write_and_wait
 from .powerloss import PowerLossDisk
 from .producer import DEFAULT_MAX_PAYLOAD_BYTES, Producer
+from .questions import Drill, check_question, questionnaire_markdown
 from .retry import call_with_deadline, is_failover_error
 from .servers import LocalServer, ServerBinary, find_server_binary, free_port, probe_server_binary
 from .views import (
@@ -92,6 +93,7 @@ __all__ = [
     "CourseSetupError",
     "DeadlineExceeded",
     "DelayQueue",
+    "Drill",
     "GroupHealth",
     "HealthCollector",
     "HealthHistory",
@@ -114,6 +116,7 @@ __all__ = [
     "WorkerStats",
     "WrongKeyTypeError",
     "call_with_deadline",
+    "check_question",
     "connect",
     "consumers_frame",
     "crash_trial",
@@ -132,6 +135,7 @@ __all__ = [
     "pending_frame",
     "pending_summary_frame",
     "probe_server_binary",
+    "questionnaire_markdown",
     "queue_health",
     "resolve_backend",
     "server_url",

@@ -49,7 +49,22 @@ from .errors import (
     UnknownBackendError,
     WrongKeyTypeError,
 )
-from .exercises import CheckResult, nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10, nb11
+from .exercises import (
+    CheckResult,
+    nb00,
+    nb01,
+    nb02,
+    nb03,
+    nb04,
+    nb05,
+    nb06,
+    nb07,
+    nb08,
+    nb09,
+    nb10,
+    nb11,
+    nb12,
+)
 from .exercises.nb00 import *  # noqa: F403
 from .exercises.nb01 import *  # noqa: F403
 from .exercises.nb02 import *  # noqa: F403
@@ -62,6 +77,7 @@ from .exercises.nb08 import *  # noqa: F403
 from .exercises.nb09 import *  # noqa: F403
 from .exercises.nb10 import *  # noqa: F403
 from .exercises.nb11 import *  # noqa: F403
+from .exercises.nb12 import *  # noqa: F403
 from .health import GroupHealth, HealthCollector, HealthHistory, group_health, queue_health
 from .notebook import skip_cells_using, start_worker_process, wait_for
 from .partitions import PartitionedProducer, partition_of, partition_streams, write_and_wait
@@ -161,3 +177,4 @@ __all__ += nb08.__all__
 __all__ += nb09.__all__
 __all__ += nb10.__all__
 __all__ += nb11.__all__
+__all__ += nb12.__all__

@@ -958,3 +958,123 @@ def test_check_visibility_timeout() -> None:
     ]:
         result = helpers.check_visibility_timeout(wrong)
         assert not result.passed and words in result.message, (wrong, result)
+
+
+RIGHT_DESIGN = {
+    "short_retry": "pending list",
+    "long_delay": "sorted set",
+    "after_last_try": "dead-letter stream",
+    "dead_letter_steps": "write then ack",
+    "handler": "idempotent",
+}
+
+
+def test_check_job_queue_design() -> None:
+    assert helpers.check_job_queue_design(RIGHT_DESIGN).passed
+    assert helpers.check_job_queue_design({**RIGHT_DESIGN, "short_retry": "Sorted_Set"}).passed
+    changes: list[tuple[dict[str, Any], str]] = [
+        ({"short_retry": "worker memory"}, "lost when that process dies"),
+        ({"long_delay": "pending list"}, "claim threshold"),
+        ({"after_last_try": "retried forever"}, "neither vanish nor loop"),
+        ({"dead_letter_steps": "MULTI"}, "does not roll back"),
+        ({"handler": "exactly once by redis"}, "at least once"),
+        ({"handler": "quick"}, "write one of"),
+        ({"handler": None}, "write one of"),
+    ]
+    for change, words in changes:
+        result = helpers.check_job_queue_design({**RIGHT_DESIGN, **change})
+        assert not result.passed and words in result.message, (change, result)
+    missing = {key: value for key, value in RIGHT_DESIGN.items() if key != "handler"}
+    assert "has no 'handler'" in helpers.check_job_queue_design(missing).message
+    assert "must be a dict" in helpers.check_job_queue_design(["pending list"]).message  # type: ignore[arg-type]
+
+
+_BILL_SCRIPT = """
+local customer, merchant = redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])
+if (customer and not tonumber(customer)) or (merchant and not tonumber(merchant)) then
+  return redis.error_reply('a balance is not a number')
+end
+if redis.call('SET', KEYS[3], 1, 'NX') == false then return 0 end
+redis.call('DECRBY', KEYS[1], ARGV[1])
+redis.call('INCRBY', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def _bill_once(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    keys = [fields["customer"], fields["merchant"], f"{fields['merchant']}:billed:{fields['invoice']}"]
+    client.eval(_BILL_SCRIPT, 3, *keys, fields["cents"])
+
+
+def _bill_every_time(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    client.decrby(fields["customer"], int(fields["cents"]))
+    client.incrby(fields["merchant"], int(fields["cents"]))
+
+
+def _bill_by_entry(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    keys = [fields["customer"], fields["merchant"], f"{fields['merchant']}:billed:{message_id}"]
+    client.eval(_BILL_SCRIPT, 3, *keys, fields["cents"])
+
+
+def _bill_without_validation(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    script = _BILL_SCRIPT.replace("return redis.error_reply('a balance is not a number')", "")
+    keys = [fields["customer"], fields["merchant"], f"{fields['merchant']}:billed:{fields['invoice']}"]
+    client.eval(script, 3, *keys, fields["cents"])
+
+
+def _bill_in_steps(client: Any, message_id: str, fields: dict[str, str]) -> None:
+    marker = f"{fields['merchant']}:billed:{fields['invoice']}"
+    if client.exists(marker):
+        return
+    client.eval(_BILL_SCRIPT.replace("if redis.call('SET', KEYS[3], 1, 'NX') == false then return 0 end", ""),
+                3, fields["customer"], fields["merchant"], marker, fields["cents"])  # fmt: skip
+    client.set(marker, 1)
+
+
+def test_check_billing_handler(client: redis.Redis) -> None:
+    assert helpers.check_billing_handler(_bill_once, client).passed
+    for handle, words in [
+        (_bill_every_time, "every delivery was billed"),
+        (_bill_by_entry, "INV-2 was billed twice"),
+        (_bill_without_validation, "the customer had already been debited"),
+        (_bill_in_steps, "died between two of handle's writes"),
+        (lambda c, m, f: None, "nothing moved"),
+        (lambda c, m, f: 1 / 0, "raised ZeroDivisionError"),
+        (None, "must be a function"),
+    ]:
+        result = helpers.check_billing_handler(handle, client)  # type: ignore[arg-type]
+        assert not result.passed and words in result.message, (handle, result)
+    assert not list(client.scan_iter(match="course:check:*"))
+
+
+def _tenant_stream(tenant: str) -> dict[str, str]:
+    return {
+        "stream": f"{{{tenant}}}:jobs",
+        "dead": f"{{{tenant}}}:jobs:dead",
+        "delayed": f"{{{tenant}}}:jobs:delayed",
+    }
+
+
+def _tenant_partition(tenant: str) -> dict[str, str]:
+    tag = f"{{jobs:{helpers.partition_of(tenant, 16)}}}"
+    return {"stream": f"{tag}:stream", "dead": f"{tag}:dead", "delayed": f"{tag}:delayed"}
+
+
+def test_check_tenant_layout() -> None:
+    assert helpers.check_tenant_layout(_tenant_stream, 1).passed
+    assert "partitions of up to" in helpers.check_tenant_layout(_tenant_partition, 1).message
+    for tenant_keys, consumers, words in [
+        (lambda t: {"stream": f"{t}:jobs", "dead": f"{t}:dead", "delayed": f"{t}:delayed"}, 1, "CROSSSLOT"),
+        (
+            lambda t: {"stream": f"{{all}}:{t}", "dead": f"{{all}}:{t}:d", "delayed": f"{{all}}:{t}:z"},
+            1,
+            "one shard",
+        ),
+        (_tenant_stream, 4, "out of order"),
+        (_tenant_stream, "one", "whole number"),
+        (lambda t: {"stream": "s"}, 1, "must return a dict"),
+        (lambda t: {"stream": "s", "dead": "s", "delayed": "z"}, 1, "same key"),
+        (None, 1, "must be a function"),
+    ]:
+        result = helpers.check_tenant_layout(tenant_keys, consumers)  # type: ignore[arg-type]
+        assert not result.passed and words in result.message, (tenant_keys, consumers, result)

@@ -127,3 +127,18 @@ def test_a_drill_is_reproducible_and_scores_itself() -> None:
             helpers.Drill(size=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no questions"):
         helpers.Drill(notebooks=["42"])
+
+
+def test_answers_in_the_forms_learners_type_them() -> None:
+    for question_id, answer in [
+        ("02.6", "a)"),  # a choice as shown_answer prints it
+        ("08.1", "'always'"),  # quoted, as the exercise wrote it
+        ("05.2", "`MINID`"),
+        ("01.4", "3400-1"),  # another right answer
+        ("09.1", "1700 ms"),  # a number with its unit
+        ("06.1", "2-0, 3-0"),  # a list of IDs, however separated
+        ("06.1", "['2-0', '3-0']"),
+    ]:
+        assert helpers.check_question(question_id, answer).passed, (question_id, answer)
+    for question_id, answer in [("09.1", "17 apples 3"), ("06.1", "2-0"), ("02.6", "z)")]:
+        assert not helpers.check_question(question_id, answer).passed, (question_id, answer)

@@ -143,6 +143,14 @@ def run_setup(question: Question, client: AnyClient) -> Any:
             client.delete(*leftovers)
 
 
+def _unquoted(text: str) -> str:
+    """Drop one pair of quotes or backticks around an answer: `XADD`, 'always'."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"`":
+        return text[1:-1]
+    return text
+
+
 def _normalised(value: Any) -> Any:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -170,9 +178,14 @@ def check_question(question_id: str, answer: Any, client: AnyClient | None = Non
     more = f" {question.explanation} (See [{question.section}]({question.link}).)"
     try:
         if question.kind == "choice":
-            text = _normalised(answer) if isinstance(answer, (str, bytes)) else None
             options = [_normalised(choice) for choice in question.choices]
             letters = list(LETTERS[: len(options)])
+            text = None
+            if isinstance(answer, (str, bytes)):
+                raw = _normalised(as_text(answer))
+                text = raw if raw in options else _normalised(_unquoted(as_text(answer)))
+            if text is not None and re.fullmatch(r"[a-h]\)?", text):
+                text = text.rstrip(")")
             if text in letters:
                 text = options[letters.index(text)]
             if text not in options:
@@ -182,12 +195,18 @@ def check_question(question_id: str, answer: Any, client: AnyClient | None = Non
             right = text == _normalised(question.answer)
         elif question.kind == "number":
             number = as_whole_number(answer)
+            if number is None and isinstance(answer, str):
+                # "1700 ms", "5 seconds": the number, with the unit the prompt named
+                spelled = re.fullmatch(r"\s*(-?\d+)(?:\.0+)?\s*[a-zA-Z ]*", answer)
+                number = int(spelled.group(1)) if spelled else None
             if number is None:
                 return hint(title, f"{answer!r:.40} is not a whole number.")
             right = number == question.answer
         elif question.kind == "text":
-            right = isinstance(answer, (str, bytes)) and _normalised(answer) in _normalised(
-                list(question.answer)
+            accepted = _normalised(list(question.answer))
+            right = isinstance(answer, (str, bytes)) and (
+                _normalised(as_text(answer)) in accepted
+                or _normalised(_unquoted(as_text(answer))) in accepted
             )
         else:
             if client is None:
@@ -202,6 +221,10 @@ def check_question(question_id: str, answer: Any, client: AnyClient | None = Non
                 # "[0, 3]" typed as text: compare the value it spells
                 with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
                     right = _normalised(ast.literal_eval(answer.strip())) == _normalised(actual)
+                if not right and isinstance(actual, list) and all(isinstance(item, str) for item in actual):
+                    # "2-0, 3-0" or "[2-0 3-0]": the same strings, however they were separated
+                    parts = [part for part in re.split(r"[\s,\[\]'\"()]+", answer) if part]
+                    right = _normalised(parts) == _normalised(actual)
             more = f" The server answered {actual!r}.{more}"
     except Exception as exc:  # a drill never crashes the notebook
         return hint(title, f"could not check that answer ({type(exc).__name__}: {exc}).")

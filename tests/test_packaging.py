@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -81,3 +83,20 @@ def test_the_lab_command_opens_the_course_as_any_user(tmp_path: Path) -> None:
         lab.wait(timeout=30)
     said = log.read_text()
     assert ("--allow-root" in said) == (os.getuid() == 0), said[-2000:]
+
+
+def test_the_jupyterlab_settings_exist_in_jupyterlab() -> None:
+    """binder/overrides.json (installed by course.sh and binder/postBuild) names real settings."""
+    overrides = json.loads((ROOT / "binder" / "overrides.json").read_text())
+    schemas = Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas"
+    types = {"boolean": bool, "string": str}
+    for plugin, values in overrides.items():
+        package, name = plugin.split(":")
+        schema = json.loads((schemas / package / f"{name}.json").read_text())
+        for key, value in values.items():
+            declared = schema["properties"][key]
+            assert isinstance(value, types[declared["type"]]), (plugin, key)
+            allowed = [option["const"] for option in declared.get("oneOf", [])]
+            assert not allowed or value in allowed, (plugin, key, allowed)
+    assert "cp binder/overrides.json" in (ROOT / "binder" / "postBuild").read_text()
+    assert "cp binder/overrides.json" in (ROOT / "course.sh").read_text()

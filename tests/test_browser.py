@@ -120,6 +120,25 @@ _STATE = """() => {
 }"""
 
 
+def _menu(page: Any, menu: str, item: str) -> None:
+    """Click ``menu`` in the menu bar, then its item labelled exactly ``item``, once it is enabled."""
+    page.click(f"div.lm-MenuBar-itemLabel:text-is('{menu}')")
+    entry = page.locator(
+        f"li.lm-Menu-item:not(.lm-mod-disabled):has(div.lm-Menu-itemLabel:text-is('{item}'))"
+    )
+    entry.first.click(timeout=30_000)
+
+
+def _started(page: Any, seconds: float) -> bool:
+    """Whether the first code cell has started (queued, running or done) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if page.evaluate(_STATE)["prompts"][0] != "[ ]:":
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def run_through_the_ui(browser: Any, base: str, notebook: str, seconds: float = 240) -> dict[str, Any]:
     """Open ``notebook`` in a fresh workspace, clear its outputs, run all cells through the menus,
     wait until the kernel is done, and return what the page shows (with a screenshot saved)."""
@@ -132,10 +151,12 @@ def run_through_the_ui(browser: Any, base: str, notebook: str, seconds: float = 
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator')", timeout=60_000
         )
         helpers.wait_for(lambda: page.evaluate(_STATE)["kernel"] == "idle", 60, "the kernel to start")
-        page.click("div.lm-MenuBar-itemLabel:text-is('Edit')")
-        page.click("li.lm-Menu-item:has-text('Clear Outputs of All Cells')")
-        page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
-        page.click("li.lm-Menu-item:has-text('Run All Cells')")
+        _menu(page, "Edit", "Clear Outputs of All Cells")
+        helpers.wait_for(lambda: page.evaluate(_STATE)["prompts"][0] == "[ ]:", 30, "the outputs to clear")
+        _menu(page, "Run", "Run All Cells")
+        if not _started(page, 20):  # a busy machine can swallow a click: once more
+            _menu(page, "Run", "Run All Cells")
+            _started(page, 20)
         deadline = time.monotonic() + seconds
         settled = 0
         state = page.evaluate(_STATE)

@@ -36,6 +36,10 @@ install_once() {
         echo "Installing $file into $VENV (first time: a minute or two) ..."
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$file"
+        if [ "$file" = requirements.txt ]; then
+            # The project itself (the helpers package), on top of the pins.
+            "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
+        fi
         touch "$stamp"
     fi
 }
@@ -151,9 +155,15 @@ check_binder() {
     grep -q 'Building conda environment for python=3.11' <<<"$dockerfile" || { echo "binder: the image would not use Python 3.11"; return 1; }
     grep -q 'pip install --no-cache-dir -r "binder/requirements.txt"' <<<"$dockerfile" \
         || { echo "binder: the image would not install binder/requirements.txt"; return 1; }
+    # Pre-assembled: the pins install before the repository is copied, so a notebook change keeps that layer.
+    local install copy
+    install=$(grep -n 'pip install --no-cache-dir -r "binder/requirements.txt"' <<<"$dockerfile" | head -1 | cut -d: -f1)
+    copy=$(grep -n 'COPY --chown=[^ ]* src/ ' <<<"$dockerfile" | head -1 | cut -d: -f1)
+    [ -n "$copy" ] && [ "$install" -lt "$copy" ] \
+        || { echo "binder: the pins would install after the repository is copied (a local reference?)"; return 1; }
     grep -q 'RUN ./binder/postBuild' <<<"$dockerfile" \
         || { echo "binder: the image would not install the course's JupyterLab settings (binder/postBuild)"; return 1; }
-    echo "binder: Python 3.11, installs binder/requirements.txt and the JupyterLab settings"
+    echo "binder: Python 3.11, installs binder/requirements.txt before the repository, then the project and the JupyterLab settings"
 }
 
 run_tests() {

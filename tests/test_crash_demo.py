@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import redis
@@ -14,12 +15,8 @@ import helpers
 from helpers.tools import crash_demo, list_demo
 
 
-def test_sigkilled_consumer_leaves_its_entries_pending(client: redis.Redis) -> None:
-    for n in range(1, 6):
-        client.xadd("jobs", {"n": n}, id=f"{n}-0")
-    client.xgroup_create("jobs", "workers", id="0")
-    command = [sys.executable, "-m", "helpers.tools.crash_demo", "--url", helpers.server_url()]
-    command += ["--stream", "jobs", "--group", "workers", "--consumer", "doomed", "--count", "3"]
+def _take_and_kill(command: list[str]) -> tuple[subprocess.Popen[str], Any]:
+    """Start a demo consumer, read the JSON line that says what it took, then SIGKILL it."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -28,6 +25,16 @@ def test_sigkilled_consumer_leaves_its_entries_pending(client: redis.Redis) -> N
     finally:
         process.kill()
         process.wait(timeout=30)
+    return process, taken
+
+
+def test_sigkilled_consumer_leaves_its_entries_pending(client: redis.Redis) -> None:
+    for n in range(1, 6):
+        client.xadd("jobs", {"n": n}, id=f"{n}-0")
+    client.xgroup_create("jobs", "workers", id="0")
+    command = [sys.executable, "-m", "helpers.tools.crash_demo", "--url", helpers.server_url()]
+    command += ["--stream", "jobs", "--group", "workers", "--consumer", "doomed", "--count", "3"]
+    process, taken = _take_and_kill(command)
     assert process.returncode == -signal.SIGKILL
     assert taken == ["1-0", "2-0", "3-0"]
     pending = client.xpending_range("jobs", "workers", "-", "+", 10)
@@ -73,14 +80,7 @@ def test_a_sigkilled_list_consumer_loses_the_job_unless_it_moved_it(
     ]
     if reliable:
         command += ["--processing", "jobs:processing"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        taken = json.loads(process.stdout.readline())
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait(timeout=30)
+    _, taken = _take_and_kill(command)
     assert taken == "job-1"
     assert client.lrange("jobs", 0, -1) == ["job-3", "job-2"]
     assert client.lrange("jobs:processing", 0, -1) == (["job-1"] if reliable else [])

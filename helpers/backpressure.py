@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from .common import AnyClient, as_text
+from .common import AnyClient, as_text, optional_bound
 from .errors import QueueFullError, WrongKeyTypeError
 from .producer import DEFAULT_MAX_PAYLOAD_BYTES, SCRIPT_MAX_FIELDS, _type_name, encode_message
 
@@ -70,14 +70,6 @@ return {1, redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))}
 """
 
 
-def _bound(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be None or a whole number of at least 1, not {value!r}")
-    return value
-
-
 class BoundedProducer:
     """Appends messages to ``stream`` only while the queue is within its bounds.
 
@@ -110,9 +102,9 @@ class BoundedProducer:
             if not isinstance(text, str) or not text:
                 raise ValueError(f"{name} must be a non-empty string, not {text!r}")
         self.bounds = {
-            "length": _bound("max_length", max_length),
-            "lag": _bound("max_lag", max_lag),
-            "pending": _bound("max_pending", max_pending),
+            "length": optional_bound("max_length", max_length, 1),
+            "lag": optional_bound("max_lag", max_lag, 1),
+            "pending": optional_bound("max_pending", max_pending, 1),
         }
         if all(bound is None for bound in self.bounds.values()):
             raise ValueError("give at least one bound: max_length, max_lag or max_pending")

@@ -26,7 +26,7 @@ from typing import Any
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from .common import AnyClient, as_text
+from .common import AnyClient, as_text, lua_still_mine_and_ackable
 from .errors import MessageError
 from .producer import DEFAULT_MAX_PAYLOAD_BYTES, SCRIPT_MAX_FIELDS, encode_message
 
@@ -71,13 +71,8 @@ return added
 # longer pending for this consumer.
 _DEFER_SCRIPT = (
     _NOW_MS
+    + lua_still_mine_and_ackable("KEYS[2]", "ARGV[1]", "ARGV[2]", "ARGV[3]")
     + """
-if #redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then
-  return 0
-end
-if redis.acl_check_cmd and not redis.acl_check_cmd('XACK', KEYS[2], ARGV[1], ARGV[3]) then
-  return redis.error_reply('NOPERM this user may not XACK ' .. KEYS[2] .. ': nothing was moved')
-end
 local due = now + tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], due, ARGV[5])
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[3])

@@ -43,7 +43,8 @@ import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .common import AnyClient, as_text
+from .common import AnyClient, as_text, optional_bound
+from .views import split_id
 
 __all__ = ["GroupHealth", "HealthCollector", "HealthHistory", "group_health", "queue_health"]
 
@@ -65,14 +66,6 @@ class GroupHealth:
     length: int
     memory_bytes: int | None
     verdict: str
-
-
-def _bound(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be None or a whole number of at least 0, not {value!r}")
-    return value
 
 
 # A health check reads at most this many pending entries (in pages of 1000) and counts at most
@@ -123,24 +116,19 @@ def _removed_unread(client: AnyClient, stream: str, info: Any, group: Any) -> in
     """
     added = info.get("entries-added")
     read = group.get("entries-read")
-    last = _id_key(group["last-delivered-id"])
+    last = split_id(group["last-delivered-id"])
     if read is None and last == (0, 0):
         read = 0  # a group that has read nothing yet
     if added is None or read is None:
         return None
     first = info.get("first-entry")
-    max_deleted = _id_key(info.get("max-deleted-entry-id") or "0-0")
-    if first and last >= _id_key(first[0]) and max_deleted <= last:
+    max_deleted = split_id(info.get("max-deleted-entry-id") or "0-0")
+    if first and last >= split_id(first[0]) and max_deleted <= last:
         return 0
     unread: Any = client.xrange(stream, "(" + str(as_text(group["last-delivered-id"])), "+", count=SCAN_LIMIT)
     if len(unread) >= SCAN_LIMIT:
         return None
     return max(int(added) - int(read) - len(unread), 0)
-
-
-def _id_key(entry_id: Any) -> tuple[int, int]:
-    ms, _, seq = str(as_text(entry_id)).partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _last_seen(client: AnyClient, stream: str, group: str) -> int | None:
@@ -183,12 +171,12 @@ def group_health(
         redis.ResponseError: the stream does not exist, or holds another type.
     """
     bounds = {
-        "lag": _bound("max_lag", max_lag),
-        "pending": _bound("max_pending", max_pending),
-        "oldest_pending_ms": _bound("max_oldest_pending_ms", max_oldest_pending_ms),
-        "most_deliveries": _bound("max_deliveries", max_deliveries),
-        "dead_letters": _bound("max_dead_letters", max_dead_letters),
-        "last_seen_ms": _bound("max_last_seen_ms", max_last_seen_ms),
+        "lag": optional_bound("max_lag", max_lag, 0),
+        "pending": optional_bound("max_pending", max_pending, 0),
+        "oldest_pending_ms": optional_bound("max_oldest_pending_ms", max_oldest_pending_ms, 0),
+        "most_deliveries": optional_bound("max_deliveries", max_deliveries, 0),
+        "dead_letters": optional_bound("max_dead_letters", max_dead_letters, 0),
+        "last_seen_ms": optional_bound("max_last_seen_ms", max_last_seen_ms, 0),
     }
     if not isinstance(stream, str) or not stream:
         raise ValueError(f"stream must be a non-empty string, not {stream!r}")
@@ -203,7 +191,7 @@ def group_health(
     for group in sorted(groups, key=lambda g: str(as_text(g["name"]))):
         name = str(as_text(group["name"]))
         lag = group.get("lag")
-        at_the_end = last_generated is not None and _id_key(group["last-delivered-id"]) >= _id_key(
+        at_the_end = last_generated is not None and split_id(group["last-delivered-id"]) >= split_id(
             last_generated
         )
         if at_the_end:

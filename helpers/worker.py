@@ -58,7 +58,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 
-from .common import AnyClient
+from .common import AnyClient, lua_still_mine_and_ackable
 from .retry import is_failover_error
 
 __all__ = ["DEAD_LETTER_FIELDS", "Handler", "Worker", "WorkerStats"]
@@ -74,17 +74,14 @@ LOG = logging.getLogger("helpers.worker")
 # what keeps the message: the dead letter is written first, and a failing XADD (WRONGTYPE,
 # NOPERM, OOM) aborts the script before the XACK; the XACK comes last, and the one way it
 # could still fail after the XADD, an ACL rule, is checked before anything is written.
-_DEAD_LETTER_SCRIPT = """
-if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then
-  return 0
-end
-if redis.acl_check_cmd and not redis.acl_check_cmd('XACK', KEYS[1], ARGV[1], ARGV[3]) then
-  return redis.error_reply('NOPERM this user may not XACK ' .. KEYS[1] .. ': nothing was moved')
-end
+_DEAD_LETTER_SCRIPT = (
+    lua_still_mine_and_ackable("KEYS[1]", "ARGV[1]", "ARGV[2]", "ARGV[3]")
+    + """
 redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
+)
 
 # KEYS: stream. ARGV: group, consumer, then entry IDs. Resets the idle time of the entries that
 # are still pending for this consumer, and only those: an entry that another consumer took over

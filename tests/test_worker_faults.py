@@ -42,6 +42,31 @@ def server(server_binary: helpers.ServerBinary) -> Iterator[helpers.LocalServer]
         yield private
 
 
+def _kill_and_replace(
+    workers: dict[str, subprocess.Popen[str]],
+    names: list[str],
+    kills: int,
+    pause_s: float,
+    rng: random.Random,
+    url: str,
+    handler: str,
+    options: dict[str, Any],
+) -> None:
+    """SIGKILL a random worker every ``pause_s``, ``kills`` times, and start one in its place.
+
+    Half the time the same name comes back (it reads its own history first); otherwise a new
+    name, and the dead one's entries wait for a sweep.
+    """
+    for kill in range(1, kills + 1):
+        time.sleep(pause_s)
+        victim = rng.choice(names)
+        workers[victim].send_signal(signal.SIGKILL)
+        workers[victim].wait(timeout=10)
+        name = victim if rng.random() < 0.5 else f"{victim}-{kill}"
+        names[names.index(victim)] = name
+        workers[name] = _start_cli_worker(url, name, handler, options=options)
+
+
 def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer, background: Background) -> None:
     """Workers SIGKILLed again and again while messages flow: lost = 0; duplicates are counted."""
     client = server.client()
@@ -61,16 +86,7 @@ def test_sigkilled_workers_lose_nothing(server: helpers.LocalServer, background:
     workers = {name: _start_cli_worker(server.url, name, record, options=extra) for name in names}
     rng = random.Random(7)
     try:
-        for kill in range(1, kills_planned + 1):
-            time.sleep(0.25)
-            victim = rng.choice(names)
-            workers[victim].send_signal(signal.SIGKILL)
-            workers[victim].wait(timeout=10)
-            # Half the time the same name comes back (it reads its own history first);
-            # otherwise a new name, and the dead one's entries wait for a sweep.
-            name = victim if rng.random() < 0.5 else f"{victim}-{kill}"
-            names[names.index(victim)] = name
-            workers[name] = _start_cli_worker(server.url, name, record, options=extra)
+        _kill_and_replace(workers, names, kills_planned, 0.25, rng, server.url, record, extra)
         flow.join(timeout=60)
 
         def finished() -> bool:
@@ -111,14 +127,7 @@ def test_retry_delays_lose_nothing_when_workers_are_sigkilled(
     workers = {name: _start_cli_worker(server.url, name, handler, options=options) for name in names}
     rng = random.Random(11)
     try:
-        for kill in range(1, kills + 1):
-            time.sleep(0.3)
-            victim = rng.choice(names)
-            workers[victim].send_signal(signal.SIGKILL)
-            workers[victim].wait(timeout=10)
-            name = victim if rng.random() < 0.5 else f"{victim}-{kill}"
-            names[names.index(victim)] = name
-            workers[name] = _start_cli_worker(server.url, name, handler, options=options)
+        _kill_and_replace(workers, names, kills, 0.3, rng, server.url, handler, options)
 
         def finished() -> bool:
             groups = client.xinfo_groups("jobs")

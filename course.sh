@@ -4,6 +4,8 @@
 #   ./course.sh test   set up (first time only) and run every test on every backend
 # For maintainers:
 #   ./course.sh refresh   re-run every notebook top to bottom and store its outputs
+#   ./course.sh site      build the course site (the notebooks as web pages) into build/site
+#   ./course.sh setup     only the setup that lab and test start with (containers and Codespaces run it)
 # Setup is a virtual environment in .venv with the pinned requirements
 # (requirements.txt; the test matrix adds requirements-test.txt).
 set -euo pipefail
@@ -65,7 +67,7 @@ run_lab() {
 
 lint_check() {
     echo "=== lint and types ==="
-    "$VENV/bin/ruff" check helpers tests notebooks && "$VENV/bin/ruff" format --check helpers tests \
+    "$VENV/bin/ruff" check helpers tests notebooks site && "$VENV/bin/ruff" format --check helpers tests site \
         && "$VENV/bin/mypy"
 }
 
@@ -73,7 +75,7 @@ lint_check() {
 once_check() {
     echo "=== tests that do not depend on the backend ==="
     env -u REDIS_URL COURSE_TESTS=once STREAMS_BACKEND=fake "$VENV/bin/python" -m pytest \
-        -p no:cacheprovider --ignore=tests/test_browser.py tests
+        -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_site.py tests
 }
 
 # One backend: the tests that touch a server, and every notebook under strict nbval (its
@@ -89,6 +91,14 @@ backend_check() {
 browser_check() {
     echo "=== browser: JupyterLab in Chromium (screenshots in test-artifacts/browser) ==="
     env -u REDIS_URL COURSE_TESTS=all "$VENV/bin/python" -m pytest -p no:cacheprovider -rs tests/test_browser.py
+}
+
+# The course site: built from the notebooks' stored outputs, then read page by page in Chromium.
+site_check() {
+    echo "=== site: built with Sphinx and myst-nb, checked in Chromium (screenshots in test-artifacts/site) ==="
+    "$VENV/bin/python" site/build.py build/site \
+        && env -u REDIS_URL COURSE_TESTS=all COURSE_SITE_DIR=build/site "$VENV/bin/python" -m pytest \
+            -p no:cacheprovider -rs tests/test_site.py
 }
 
 # "Redis server v=7.0.15 sha=..." -> "Redis 7.0.15"
@@ -166,6 +176,13 @@ check_binder() {
     echo "binder: Python 3.11, installs binder/requirements.txt before the repository, then the project and the JupyterLab settings"
 }
 
+# The course site, for reading before installing anything: build/site/index.html.
+build_site() {
+    setup
+    install_once requirements-test.txt .installed-test
+    "$VENV/bin/python" site/build.py build/site
+}
+
 run_tests() {
     local started=$SECONDS
     setup
@@ -180,8 +197,10 @@ run_tests() {
     if { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; } \
         && "$VENV/bin/python" -c 'import playwright' 2>/dev/null; then
         start_check "browser" browser_check
+        start_check "site" site_check
     else
         missing_backend "browser" "no chromium on PATH (apt-get install chromium), or no Playwright"
+        missing_backend "site" "it is checked in the same browser"
     fi
     start_check "backend fakeredis" backend_check fakeredis STREAMS_BACKEND=fake
     server_backend "$(command -v redis-server || true)" "" "Redis (redis-server on PATH)" \
@@ -199,7 +218,8 @@ run_tests() {
         *) echo "($skipped backends not run: see NOT RUN above)" ;;
     esac
     # A check is one report above: lint and types, the Binder folder, the backend-independent
-    # tests, and each backend's run (its tests that touch a server, and every notebook).
+    # tests, the browser, the site, and each backend's run (its tests that touch a server, and
+    # every notebook).
     echo "checks: $passed passed, $failed failed, in $((SECONDS - started)) s"
     [ "$failed" -eq 0 ]
 }
@@ -220,5 +240,8 @@ case "${1:-}" in
     lab) shift; run_lab "$@" ;;
     test) shift; run_tests "$@" ;;
     refresh) shift; refresh_outputs ;;
-    *) echo "usage: ./course.sh lab | ./course.sh test | ./course.sh refresh" >&2; exit 2 ;;
+    site) shift; build_site ;;
+    setup) shift; setup ;;
+    *) echo "usage: ./course.sh lab | ./course.sh test | ./course.sh setup | ./course.sh refresh | ./course.sh site" >&2
+       exit 2 ;;
 esac

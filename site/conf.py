@@ -6,6 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import course_site  # this folder, just put on the path
+
 project = "Reliable task queues with Redis Streams"
 author = "the course's authors"
 copyright = "the course's authors, MIT licence"
@@ -32,7 +34,19 @@ html_theme_options = {
     "home_page_in_toc": True,
     "show_toc_level": 2,
     "use_download_button": True,
+    # No top bar from the parent theme (pydata): its hidden menu buttons come first in the page, and
+    # the themes' scripts wire those instead of the visible ones, so the menus never opened on a
+    # phone (pydata-sphinx-theme issue 2451). The book theme's own bar and sidebar search remain.
+    "navbar_start": [],
+    "navbar_center": [],
+    "navbar_end": [],
+    "navbar_persistent": [],
 }
+# With a known GitHub repository, the top bar links to it.
+_repository = course_site.course_repository(course_repository)
+if _repository:
+    html_theme_options["repository_url"] = f"https://github.com/{_repository}"
+    html_theme_options["use_repository_button"] = True
 html_last_updated_fmt = None
 # A site anyone can open from disk or a plain file server: no external fonts or analytics.
 html_show_sourcelink = False

@@ -8,7 +8,8 @@ page is opened in Debian's ``chromium`` through Playwright:
 - every picture is there and decoded, and each notebook's page has as many as the notebook stores;
 - every internal link leads to a page of the site, and to a section that exists on it;
 - the pages come in course order (sidebar and "next" links), each with its "how to run" box;
-- folded solutions and answers stay folded until clicked; the search finds a command's notebook.
+- folded solutions and answers stay folded until clicked; the search finds a command's notebook;
+- on a phone, the menu button opens the course list.
 
 A test sabotages a copy of the site (a picture deleted, a link to a missing section, a solution
 left open) to show the checks fail. Screenshots go to ``test-artifacts/site/``.
@@ -295,6 +296,23 @@ def test_a_folded_solution_opens_when_clicked(site_dir: Path, browser_page: Any)
         assert answer.is_visible()
         solution.scroll_into_view_if_needed()
         browser_page.screenshot(path=ARTIFACTS / "04-solution-unfolded.png")
+
+
+def test_on_a_phone_the_menu_opens_and_leads_to_another_notebook(site_dir: Path, browser_page: Any) -> None:
+    """On a narrow screen the course list is behind the menu button: it must open and work."""
+    browser_page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        with serve(site_dir) as base:
+            browser_page.goto(base + "notebooks/04-crash-and-recover.html")
+            course_link = browser_page.locator("#pst-primary-sidebar-modal a", has_text="08 · Durability")
+            assert not course_link.is_visible()
+            browser_page.locator("button.primary-toggle:visible").first.click()
+            course_link.wait_for(state="visible", timeout=10_000)
+            browser_page.screenshot(path=ARTIFACTS / "phone-menu.png")
+            course_link.click()
+            browser_page.wait_for_url("**/notebooks/08-durability.html")
+    finally:
+        browser_page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def test_the_search_finds_a_commands_notebook(site_dir: Path, browser_page: Any) -> None:

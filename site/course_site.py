@@ -52,27 +52,32 @@ def course_repository(configured: str) -> str | None:
 
 def how_to_run_rst(notebook_path: str | None, repository: str | None) -> str:
     """The "how to run" box, as reStructuredText: for one notebook, or (None) for the course."""
-    target = f"``{notebook_path}``" if notebook_path else "``notebooks/00-start-here.ipynb``"
     what = "this notebook" if notebook_path else "the course"
+    # ./course.sh lab serves the notebooks folder and opens 00 (JupyterLab's file browser starts there).
+    then_open = f"; open ``{Path(notebook_path).name}`` from its file browser" if notebook_path else ""
     clone = (
         f"``git clone https://github.com/{repository}``, then "
         if repository
-        else "In a clone of the repository, "
+        else "in a clone of the repository, "
     )
     lines = [
         f".. admonition:: Run {what}",
         "   :class: how-to-run tip",
         "",
         f"   - **On your machine** (Linux or macOS, Python 3.11+): {clone}``./course.sh lab`` sets everything"
-        f" up and opens JupyterLab; open {target}.",
+        f" up and opens JupyterLab on notebook 00{then_open}.",
     ]
+    codespaces = (
+        " it runs ``./course.sh setup`` while the codespace is built"
+        " and ``./course.sh lab`` when you open it."
+    )
     if repository:
         lab_path = notebook_path or "notebooks/00-start-here.ipynb"
         binder = f"https://mybinder.org/v2/gh/{repository}/HEAD?urlpath=lab/tree/{lab_path}"
         lines.append(f"   - **On Binder**, nothing to install: `open {what} on mybinder.org <{binder}>`__.")
         lines.append(
             f"   - **In GitHub Codespaces**: `create a codespace <https://codespaces.new/{repository}>`__;"
-            " it runs ``./course.sh`` setup and opens JupyterLab."
+            + codespaces
         )
     else:
         lines.append(
@@ -81,13 +86,13 @@ def how_to_run_rst(notebook_path: str | None, repository: str | None) -> str:
         )
         lines.append(
             "   - **In GitHub Codespaces**: on the repository's page, *Code → Codespaces → Create codespace*;"
-            " it runs ``./course.sh`` setup and opens JupyterLab."
+            + codespaces
         )
-    lines.append(
-        "   - **Here**, you read the outputs stored in the notebook (from Redis 8.2); run it to see your own."
-        if notebook_path
-        else "   - **Here**, you read the notebooks with the outputs stored in them (from Redis 8.2)."
-    )
+    if notebook_path:
+        lines.append(
+            "   - **Here**, you read the outputs stored in the notebook (from Redis 8.2);"
+            " run it to see your own."
+        )
     return "\n".join(lines) + "\n"
 
 

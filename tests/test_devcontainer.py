@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,8 @@ def test_the_container_runs_the_readmes_command_on_the_forwarded_port(config: di
     port = next(int(arg.split("=", 1)[1]) for arg in command if arg.startswith("--port="))
     assert config["forwardPorts"] == [port]
     assert str(port) in config["portsAttributes"]
+    # The name JupyterLab accepts requests for is the proxy's name of that same port.
+    assert f"--ServerApp.local_hostnames=${{CODESPACE_NAME}}-{port}." in config["postAttachCommand"]
     # The image's Python is the one Binder uses and the course needs (3.11 or newer).
     image_python = re.search(r":(?:\d+-)?(3\.\d+)", config["image"])
     assert image_python is not None
@@ -177,9 +180,17 @@ def test_jupyterlab_accepts_the_containers_flags_and_answers_through_a_proxy(
     config: dict[str, Any], tmp_path: Path
 ) -> None:
     """The command's JupyterLab flags, run here with the venv's JupyterLab on a free port: it starts,
-    needs no token, and answers a request for its root whose Host is the forwarding proxy's (as
-    Codespaces sends it) with notebook 00."""
-    flags = shlex.split(config["postAttachCommand"])[2:]
+    needs no token, answers a request for its root whose Host is the forwarding proxy's (as
+    Codespaces sends it) with notebook 00, and refuses any other Host."""
+    # Codespaces runs the command in a shell, with its own variables set (a codespace's name and the
+    # domain of its forwarded ports): the proxy's Host is <name>-8888.<domain>.
+    codespace = {
+        "CODESPACE_NAME": "learner-codespace",
+        "GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN": "app.github.dev",
+    }
+    proxy_host = "learner-codespace-8888.app.github.dev"
+    expanded = re.sub(r"\$\{(\w+)\}", lambda m: codespace[m.group(1)], config["postAttachCommand"])
+    flags = shlex.split(expanded)[2:]
     port = helpers.free_port()
     flags = [f"--port={port}" if flag.startswith("--port=") else flag for flag in flags]
     jupyter = ROOT / ".venv" / "bin" / "jupyter"
@@ -207,13 +218,17 @@ def test_jupyterlab_accepts_the_containers_flags_and_answers_through_a_proxy(
         helpers.wait_for(lambda: _status_code(status) == 200 or lab.poll() is not None, 60, "JupyterLab")
         assert lab.poll() is None, log.read_text()[-2000:]
         # Codespaces opens the forwarded port's root, through its proxy: that must land on notebook 00.
-        proxied = urllib.request.Request(
-            f"http://127.0.0.1:{port}/", headers={"Host": f"learner-codespace-{port}.app.github.dev"}
-        )
+        proxied = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": proxy_host})
         with urllib.request.urlopen(proxied, timeout=10) as response:
             assert response.status == 200
             assert "JupyterLab" in response.read().decode()
             opened = response.url.split("/lab/tree/", 1)[1]
+        # Any other name is refused, so a web page cannot reach the server by renaming itself
+        # (DNS rebinding) when the port is forwarded to a laptop's localhost.
+        rebound = urllib.request.Request(f"http://127.0.0.1:{port}/lab", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=10)
+        assert refused.value.code == 403
         # The page opens a notebook the server has: 00 (./course.sh lab serves the notebooks folder).
         contents = f"http://127.0.0.1:{port}/api/contents/{opened}?content=0"
         with urllib.request.urlopen(contents, timeout=10) as response:

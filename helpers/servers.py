@@ -220,6 +220,26 @@ def _config_value(value: object) -> str:
     return text
 
 
+def process_group_alive(pgid: int) -> bool:
+    """True if a process of group ``pgid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not a process, or it ended while we looked
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False
+
+
 class LocalServer:
     """A private redis-server or valkey-server on a loopback port.
 
@@ -380,6 +400,12 @@ class LocalServer:
                 os.killpg(process.pid, signal.SIGKILL)  # its own group: start_new_session
         process.kill()
         process.wait(timeout=10)
+        if with_children:
+            # SIGKILL is delivered, not instant: a child busy writing to disk dies a moment later.
+            # Return only once it has, so that nothing of the server writes after a "power loss".
+            deadline = time.monotonic() + 10
+            while process_group_alive(process.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     def restart(self) -> LocalServer:
         """Stop the server if it runs, then start it on the same port and directory."""

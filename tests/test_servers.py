@@ -55,26 +55,6 @@ def test_sigkill_and_restart_with_aof_keeps_stream_group_and_pel(server_binary: 
         assert client.xpending("jobs", "workers")["pending"] == 1
 
 
-def _group_alive(pgid: int) -> bool:
-    """True if a process of group ``pgid`` still runs (a zombie, dead but not yet reaped, does not)."""
-    if not os.path.isdir("/proc/self"):
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # not a process, or it ended while we looked
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state != "Z":
-            return True
-    return False
-
-
 def test_kill_with_children_also_kills_a_snapshot_being_written(server_binary: helpers.ServerBinary) -> None:
     # rdb-key-save-delay (microseconds per key) keeps the snapshot's child busy for a while.
     for with_children in (False, True):
@@ -92,9 +72,9 @@ def test_kill_with_children_also_kills_a_snapshot_being_written(server_binary: h
             server.kill(with_children=with_children)
             try:
                 # Without it, the child outlives its parent, as after a real crash of the server alone.
-                assert _group_alive(pgid) is not with_children
+                assert servers.process_group_alive(pgid) is not with_children
             finally:
-                if _group_alive(pgid):
+                if servers.process_group_alive(pgid):
                     os.killpg(pgid, signal.SIGKILL)
 
 

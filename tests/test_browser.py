@@ -10,6 +10,7 @@ run where there is no browser). Screenshots go to ``test-artifacts/browser/``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -139,6 +140,29 @@ def _started(page: Any, seconds: float) -> bool:
     return False
 
 
+def _kernel_of(base: str, notebook: str) -> str | None:
+    """The kernel of ``notebook``'s one session on the server (None while there is not exactly one)."""
+    with urllib.request.urlopen(f"{base}/api/sessions?token={TOKEN}", timeout=5) as response:
+        sessions = [s for s in json.load(response) if s["path"].endswith(Path(notebook).name)]
+    return sessions[0]["kernel"]["id"] if len(sessions) == 1 else None
+
+
+def _settled_kernel(base: str, notebook: str, seconds: float = 60) -> None:
+    """Wait until the notebook has kept one kernel for two seconds. On a busy machine JupyterLab
+    sometimes starts two kernels for a notebook it opens and shuts one down a moment later (seen in
+    CI: the page ran one cell and lost the rest of its queue); running cells before then races that."""
+    deadline = time.monotonic() + seconds
+    kernel, same_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now_kernel = _kernel_of(base, notebook)
+        if now_kernel is None or now_kernel != kernel:
+            kernel, same_since = now_kernel, time.monotonic()
+        elif time.monotonic() - same_since >= 2:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{notebook} never kept one kernel for two seconds")
+
+
 def run_through_the_ui(browser: Any, base: str, notebook: str, seconds: float = 240) -> dict[str, Any]:
     """Open ``notebook`` in a fresh workspace, clear its outputs, run all cells through the menus,
     wait until the kernel is done, and return what the page shows (with a screenshot saved)."""
@@ -151,6 +175,8 @@ def run_through_the_ui(browser: Any, base: str, notebook: str, seconds: float = 
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator')", timeout=60_000
         )
         helpers.wait_for(lambda: page.evaluate(_STATE)["kernel"] == "idle", 60, "the kernel to start")
+        _settled_kernel(base, notebook)
+        helpers.wait_for(lambda: page.evaluate(_STATE)["kernel"] == "idle", 60, "the kernel to be idle")
         _menu(page, "Edit", "Clear Outputs of All Cells")
         helpers.wait_for(lambda: page.evaluate(_STATE)["prompts"][0] == "[ ]:", 30, "the outputs to clear")
         _menu(page, "Run", "Run All Cells")
@@ -204,10 +230,10 @@ def test_the_lab_opens_on_00_without_pop_ups(browser: Any, course_lab: tuple[str
 def test_a_notebook_runs_through_the_ui(browser: Any, course_lab: tuple[str, str], notebook: str) -> None:
     state = run_through_the_ui(browser, course_lab[0], notebook)
     assert state["settled"], f"{notebook} did not finish: {state['prompts']}"
+    assert state["errors"] == [], state["errors"]  # first: an error also stops the cells after it
     assert all(prompt.startswith("[") and prompt[1:-2].isdigit() for prompt in state["prompts"]), state[
         "prompts"
     ]
-    assert state["errors"] == [], state["errors"]
     assert state["images"] and all(state["images"]), state["images"]
 
 

@@ -30,6 +30,7 @@ course_repository = os.environ.get("COURSE_REPOSITORY", "")
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
+html_js_files = ["course.js"]
 html_theme_options = {
     "home_page_in_toc": True,
     "show_toc_level": 2,

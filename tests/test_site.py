@@ -323,8 +323,12 @@ def test_the_search_finds_a_commands_notebook(site_dir: Path, browser_page: Any)
         found = [
             _site_path(base, href) for href in results.locator("a").evaluate_all("as => as.map(a => a.href)")
         ]
+        snippets = results.locator("p.context").all_inner_texts()
         browser_page.screenshot(path=ARTIFACTS / "search.png")
     assert "notebooks/04-crash-and-recover.html" in found
+    # Snippets come from the article, not from the page's list of contents or its buttons.
+    assert snippets and all("XAUTOCLAIM" in snippet for snippet in snippets), snippets
+    assert not [s for s in snippets if "A crash, simulated A real crash" in s or "Light Dark" in s], snippets
 
 
 def test_the_checks_catch_a_missing_picture_a_broken_link_and_an_open_solution(

@@ -5,7 +5,8 @@ The site is built from the stored outputs (``COURSE_SITE_DIR`` names one already
 page is opened in Debian's ``chromium`` through Playwright:
 
 - every page loads, with no script error and no request of the site failing;
-- every picture is there and decoded, and each notebook's page has as many as the notebook stores;
+- every picture is there and decoded, described in words, and each notebook's page has as many as
+  the notebook stores;
 - every internal link leads to a page of the site, and to a section that exists on it;
 - the pages come in course order (sidebar and "next" links), each with its "how to run" box;
 - folded solutions and answers stay folded until clicked; the search finds a command's notebook;
@@ -85,7 +86,7 @@ _READ_PAGE = """() => {
 _READ_IMAGES = """async () => {
     const images = [...document.querySelectorAll('.bd-article img')];
     await Promise.all(images.map(i => i.decode().catch(() => null)));
-    return images.map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth,
+    return images.map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth, alt: i.alt,
                               output: !!i.closest('.cell_output')}));
 }"""
 
@@ -166,6 +167,9 @@ def site_problems(reports: dict[str, PageReport], base: str, site_dir: Path) -> 
         for image in report.images:
             if image["width"] == 0:
                 problems.append(f"{path}: picture not shown: {image['src']}")
+            # A notebook's picture says what it shows (cell metadata mystnb.image.alt), not its file name.
+            if image["output"] and (len(image["alt"]) < 40 or image["alt"].endswith(".png")):
+                problems.append(f"{path}: picture without a description: {image['alt']!r}")
         for link in report.links:
             if not link.startswith(base):
                 continue  # another site (mybinder.org, the products' documentation): not fetched here

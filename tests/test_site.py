@@ -87,7 +87,8 @@ _READ_IMAGES = """async () => {
     const images = [...document.querySelectorAll('.bd-article img')];
     await Promise.all(images.map(i => i.decode().catch(() => null)));
     return images.map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth, alt: i.alt,
-                              output: !!i.closest('.cell_output')}));
+                              output: !!i.closest('.cell_output'),
+                              link: (i.closest('a') || {}).href || null}));
 }"""
 
 
@@ -170,6 +171,8 @@ def site_problems(reports: dict[str, PageReport], base: str, site_dir: Path) -> 
             # A notebook's picture says what it shows (cell metadata mystnb.image.alt), not its file name.
             if image["output"] and (len(image["alt"]) < 40 or image["alt"].endswith(".png")):
                 problems.append(f"{path}: picture without a description: {image['alt']!r}")
+            if image["output"] and image["link"] != image["src"]:
+                problems.append(f"{path}: picture does not open at full size: {image['src']}")
         for link in report.links:
             if not link.startswith(base):
                 continue  # another site (mybinder.org, the products' documentation): not fetched here

@@ -14,3 +14,16 @@ document.addEventListener("DOMContentLoaded", () => {
     return htmlToText(page.documentElement.outerHTML, anchor);
   };
 });
+
+// A notebook's pictures are scaled down to the column; a click opens one at full size (on a phone,
+// where its labels are too small to read, it can then be zoomed).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".bd-article .cell_output img").forEach((picture) => {
+    if (picture.closest("a")) return;
+    const link = document.createElement("a");
+    link.href = picture.src;
+    link.title = "Open the picture at full size";
+    picture.replaceWith(link);
+    link.appendChild(picture);
+  });
+});

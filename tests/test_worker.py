@@ -246,17 +246,29 @@ def test_stop_from_another_thread(client: redis.Redis, background: Background) -
 def test_long_handler_keeps_its_lease(client: redis.Redis) -> None:
     _send(client, 1)
     stolen: list[Any] = []
+    claim_idle_ms = 3000
+
+    def idle_ms(message_id: str) -> int:
+        entry = client.xpending_range("jobs", "workers", message_id, message_id, 1)[0]
+        return int(entry["time_since_delivered"])
 
     def slow(message_id: str, fields: dict[str, str]) -> None:
-        # While this runs, a rival sweeps for entries idle 150 ms: the lease must keep it away.
-        for _ in range(6):
-            time.sleep(0.1)
-            reply = client.xautoclaim("jobs", "workers", "rival", 150, "0-0", justid=True)
-            stolen.extend(reply if isinstance(reply, list) else [])
+        # As if this handler had run for ten minutes: the entry looks abandoned, still w1's.
+        client.xclaim("jobs", "workers", "w1", 0, [message_id], idle=600_000, justid=True)
+        assert idle_ms(message_id) >= claim_idle_ms
+        # The lease keeper (every claim_idle_ms / 3) resets the idle time while the handler runs,
+        # so a rival sweeping for entries idle longer than claim_idle_ms finds nothing. Waiting
+        # for it, not for a set time, keeps this true on a busy machine.
+        helpers.wait_for(lambda: idle_ms(message_id) < claim_idle_ms, 20, "the lease to be renewed")
+        # With JUSTID, redis-py returns the claimed IDs alone.
+        stolen.extend(client.xautoclaim("jobs", "workers", "rival", claim_idle_ms, "0-0", justid=True))
+        finished.append(message_id)
 
-    _worker(client, slow, claim_idle_ms=150).run(max_messages=1)
+    finished: list[str] = []
+    stats = _worker(client, slow, claim_idle_ms=claim_idle_ms).run(max_messages=1)
     assert stolen == []
-    assert client.xpending("jobs", "workers")["pending"] == 0
+    assert len(finished) == 1 and stats.handled == 1 and stats.leases_lost == 0  # ran once, to the end
+    assert client.xpending("jobs", "workers")["pending"] == 0 and client.exists("jobs:dead") == 0
 
 
 @pytest.mark.parametrize(

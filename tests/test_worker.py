@@ -407,12 +407,21 @@ def test_lease_never_takes_back_an_entry_another_consumer_took_over(client: redi
     [entry_id] = _send(client, 1)
     owners: list[str] = []
 
+    def owner() -> str:
+        return str(client.xpending_range("jobs", "workers", "-", "+", 1)[0]["consumer"])
+
     def slow(message_id: str, fields: dict[str, str]) -> None:
         # This worker stalled past claim_idle_ms and a rival took the entry over, as it should.
         client.xclaim("jobs", "workers", "rival", 0, [message_id], justid=True)
-        for _ in range(8):  # several lease periods (claim_idle_ms / 3 each)
-            time.sleep(0.05)
-            owners.append(str(client.xpending_range("jobs", "workers", "-", "+", 1)[0]["consumer"]))
+
+        def noticed() -> bool:
+            owners.append(owner())
+            return worker.stats.leases_lost >= 1
+
+        # Until the lease keeper has tried to renew (however long a busy machine makes that),
+        # and once more after it did: the entry stays the rival's throughout.
+        helpers.wait_for(noticed, 20, "the lease keeper to find the entry taken over")
+        owners.append(owner())
 
     worker = _worker(client, slow, claim_idle_ms=150)
     stats = worker.run(max_messages=1)

@@ -24,8 +24,8 @@ nb_execution_mode = "off"
 myst_heading_anchors = 3
 myst_heading_slug_func = "course_site.jupyter_anchor"
 # Launch links (Binder, Codespaces) need the GitHub repository: set COURSE_REPOSITORY=owner/name,
-# or let it come from git's origin remote; without one the pages say how to launch in words.
-course_repository = os.environ.get("COURSE_REPOSITORY", "")
+# or let it come from git's origin remote; without one ("") the pages say how to launch in words.
+course_repository = course_site.course_repository(os.environ.get("COURSE_REPOSITORY", "")) or ""
 
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
@@ -44,10 +44,8 @@ html_theme_options = {
     "navbar_persistent": [],
 }
 # With a known GitHub repository, the top bar links to it.
-_repository = course_site.course_repository(course_repository)
-if _repository:
-    html_theme_options["repository_url"] = f"https://github.com/{_repository}"
+if course_repository:
+    html_theme_options["repository_url"] = f"https://github.com/{course_repository}"
     html_theme_options["use_repository_button"] = True
-html_last_updated_fmt = None
-# A site anyone can open from disk or a plain file server: no external fonts or analytics.
+# No "show source" link: the download button already offers each page's notebook.
 html_show_sourcelink = False

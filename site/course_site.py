@@ -106,7 +106,7 @@ def _insert_how_to_run(app: Sphinx, doctree: nodes.document) -> None:
         return
     notebook_path = f"{docname}.ipynb" if docname.startswith("notebooks/") else None
     box = publish_doctree(
-        how_to_run_rst(notebook_path, app.config.course_repository_resolved),
+        how_to_run_rst(notebook_path, app.config.course_repository or None),
         settings_overrides={"report_level": 2, "halt_level": 2},
     )
     title_index = section.first_child_matching_class(nodes.title)
@@ -115,13 +115,8 @@ def _insert_how_to_run(app: Sphinx, doctree: nodes.document) -> None:
         section.insert(position + offset, child.deepcopy())
 
 
-def _resolve_repository(app: Sphinx) -> None:
-    app.config.course_repository_resolved = course_repository(app.config.course_repository)
-
-
 def setup(app: Sphinx) -> dict[str, Any]:
+    # owner/name of the course's GitHub repository, or "" (site/conf.py resolves it once).
     app.add_config_value("course_repository", "", "html", str)
-    app.add_config_value("course_repository_resolved", None, "html")
-    app.connect("builder-inited", _resolve_repository)
     app.connect("doctree-read", _insert_how_to_run)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -105,18 +105,25 @@ def read_page(page: Any, base: str, path: str) -> PageReport:
         if urlsplit(request.url).netloc == origin:
             report.errors.append(f"request failed: {request.url} ({request.failure})")
 
-    page.on("response", on_response)
-    page.on("requestfailed", on_failed)
-    page.on("pageerror", lambda error: report.errors.append(f"script error: {error}"))
-    page.on("console", lambda msg: _console_error(report, msg))
+    def on_script_error(error: Any) -> None:
+        report.errors.append(f"script error: {error}")
+
+    def on_console(message: Any) -> None:
+        _console_error(report, message)
+
+    # One browser page reads every page of the site: each report listens only while its page loads.
+    listeners = {"response": on_response, "requestfailed": on_failed}
+    listeners |= {"pageerror": on_script_error, "console": on_console}
+    for event, listener in listeners.items():
+        page.on(event, listener)
     try:
         response = page.goto(base + path, wait_until="load")
         report.status = response.status if response else None
         state = page.evaluate(_READ_PAGE)
         report.images = page.evaluate(_READ_IMAGES)
     finally:
-        page.remove_listener("response", on_response)
-        page.remove_listener("requestfailed", on_failed)
+        for event, listener in listeners.items():
+            page.remove_listener(event, listener)
     report.links = state["links"]
     report.ids = set(state["ids"])
     report.sidebar = [_site_path(base, href) for href in state["sidebar"]]
